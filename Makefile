@@ -1,0 +1,32 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+DEMO_SIZE ?= 512
+
+.PHONY: demo test bench clean
+
+$(INSTALLED): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(INSTALLED)
+
+# Renders scikit-image's cat in the colours and texture of a generated painting;
+# a small memory budget makes the last level tiled, as a print-size render would be.
+demo: $(INSTALLED)
+	$(PY) examples/prepare.py out/inputs
+	$(VENV)/bin/largestyle render out/inputs/chelsea.png out/inputs/painting.png \
+		-o out/chelsea-painting.png --target-size $(DEMO_SIZE) --max-memory 450MB \
+		--iterations 40 --passes 2
+	@echo "demo output: out/chelsea-painting.png"
+
+test: $(INSTALLED)
+	$(PY) -m pytest -q
+
+bench: $(INSTALLED)
+	$(PY) bench/bench_evaluation.py
+
+clean:
+	rm -rf $(VENV) out

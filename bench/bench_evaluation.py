@@ -1,0 +1,104 @@
+"""Cost of a loss evaluation, whole and blend-tiled, relative to a bare VGG-19 pass.
+
+Prints JSON. Every ratio is taken within one round (the variants run interleaved),
+and the median over rounds is reported, because these machines are noisy.
+
+    .venv/bin/python bench/bench_evaluation.py [--rounds 5] [--sizes 256,512] [--tile 256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+
+import torch
+
+from largestyle.config import make_config
+from largestyle.engine import Engine
+from largestyle.objective import Objective, content_targets, style_targets
+from largestyle.tiling import BlendGrid
+
+
+def seconds(function, repeat: int = 1) -> float:
+    start = time.perf_counter()
+    for _ in range(repeat):
+        function()
+    return (time.perf_counter() - start) / repeat
+
+
+def bare_pass(network, image):
+    """Forward to the deepest layer and backward to the input: the floor an evaluation is measured against."""
+    x = image.detach().requires_grad_(True)
+    (out,) = network(x, [network.deepest]).values()
+    out.sum().backward()
+
+
+def make_objective(network, config, content, style):
+    return Objective(network, config, content_targets(network, content, config.content_layers),
+                     style_targets(network, style, config.style_layers))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--sizes", default="256,512")
+    parser.add_argument("--tile", type=int, default=256, help="tile side for the blend-pass figure")
+    args = parser.parse_args()
+
+    config = make_config(device="cpu")
+    engine = Engine(config)
+    network = engine.network
+    generator = torch.Generator().manual_seed(0)
+    report = {"device": str(engine.device), "threads": torch.get_num_threads(), "torch": torch.__version__,
+              "machine": platform.processor() or platform.machine(), "rounds": args.rounds, "evaluation": {}}
+
+    for size in (int(s) for s in args.sizes.split(",")):
+        content = torch.rand(1, 3, size, size, generator=generator)
+        style = torch.rand(1, 3, size, size, generator=generator)
+        objective = make_objective(network, config, content, style)
+        bare_pass(network, content), objective.value_and_grad(content)  # warm-up
+        ratios, bare_times, eval_times = [], [], []
+        for _ in range(args.rounds):
+            bare = seconds(lambda: bare_pass(network, content))
+            evaluation = seconds(lambda: objective.value_and_grad(content))
+            ratios.append(evaluation / bare)
+            bare_times.append(bare)
+            eval_times.append(evaluation)
+        report["evaluation"][str(size)] = {
+            "bare_forward_backward_s": statistics.median(bare_times),
+            "evaluation_s": statistics.median(eval_times),
+            "evaluation_over_bare": statistics.median(ratios),
+        }
+
+    # One blend pass at 512 px: every tile evaluated once, against one untiled evaluation.
+    size, tile = 512, args.tile
+    content = torch.rand(1, 3, size, size, generator=generator)
+    style = torch.rand(1, 3, size, size, generator=generator)
+    whole = make_objective(network, config, content, style)
+    grid = BlendGrid.plan(size, size, tile)
+    padded = grid.pad(content)
+    targets = style_targets(network, style, config.style_layers)
+    tiles = [(grid.cut(padded, t), Objective(network, config, content_targets(
+        network, grid.cut(padded, t), config.content_layers), targets)) for t in grid.tiles]
+
+    def blend_pass():
+        for pixels, objective in tiles:
+            objective.value_and_grad(pixels)
+
+    ratios = []
+    for _ in range(args.rounds):
+        untiled = seconds(lambda: whole.value_and_grad(content))
+        ratios.append(seconds(blend_pass) / untiled)
+    report["blend_pass_512"] = {
+        "tile": tile, "tiles": len(grid.tiles),
+        "tile_pixels_over_image_pixels": grid.pixels_per_pass() / size ** 2,
+        "pass_over_untiled_evaluation": statistics.median(ratios),
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

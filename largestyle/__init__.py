@@ -1,0 +1,16 @@
+"""largestyle: neural style transfer at print resolution.
+
+``largestyle.render(content, style, target_size=...)`` renders in one call;
+``RenderConfig``, ``Engine`` and ``largestyle.events`` give finer control.
+"""
+
+__version__ = "0.1.0"
+
+from .api import LargestyleWarning, render, run  # noqa: E402
+from .config import RenderConfig, make_config  # noqa: E402
+from .engine import Engine  # noqa: E402
+from .errors import LargestyleError  # noqa: E402
+from .imageio import load_image, save_image  # noqa: E402
+
+__all__ = ["render", "run", "Engine", "RenderConfig", "make_config", "LargestyleError", "LargestyleWarning",
+           "load_image", "save_image", "__version__"]

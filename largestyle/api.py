@@ -1,0 +1,57 @@
+"""The Python API: one call renders; the engine below gives finer control."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+
+from . import events as ev
+from .config import RenderConfig, make_config
+from .engine import Engine
+from .imageio import load_image, to_pil
+
+
+class LargestyleWarning(UserWarning):
+    """A notice from the engine, e.g. that untrained (random) weights are in use."""
+
+
+def run(content, style, config: RenderConfig, callback: ev.Callback | None = None) -> torch.Tensor:
+    """Load ``content`` and ``style`` (paths, PIL images or arrays) and render; (3, H, W) in [0, 1]."""
+    content = load_image(content, "content")
+    style = load_image(style, "style")
+    return Engine(config, callback).render(content, style)
+
+
+def render(content, style, target_size: int = RenderConfig.target_size, *, progress: ev.Callback | None = None,
+           output: str = "pil", **options):
+    """Paint ``content`` in the style of ``style`` with ``target_size`` px on the long side.
+
+    ``content`` and ``style`` may be file paths, PIL images, or H x W x 3 arrays
+    (uint8, uint16, or float in [0, 1]). ``options`` are the CLI's options with
+    underscores (``style_weight=...``, ``tile_size=...``, ``max_memory="4GB"``);
+    see ``largestyle.RenderConfig``. ``progress``, if given, receives every
+    progress event (``largestyle.events``). Engine notices, such as the
+    random-weights fallback, are raised as ``LargestyleWarning``.
+
+    Returns an 8-bit RGB ``PIL.Image`` (save it with ``.save("out.png")`` or
+    ``largestyle.save_image``); ``output="array"`` returns an H x W x 3 float32
+    array in [0, 1] instead, ``output="tensor"`` a (3, H, W) float tensor.
+    """
+    if output not in ("pil", "array", "tensor"):
+        raise ValueError(f"output must be 'pil', 'array' or 'tensor', not {output!r}")
+    config = make_config(target_size=target_size, **options)
+
+    def callback(event):
+        if isinstance(event, ev.Notice):
+            warnings.warn(event.message, LargestyleWarning, stacklevel=4)
+        if progress is not None:
+            progress(event)
+
+    image = run(content, style, config, callback)
+    if output == "tensor":
+        return image
+    if output == "array":
+        return np.ascontiguousarray(image.permute(1, 2, 0).numpy())
+    return to_pil(image)

@@ -1,0 +1,146 @@
+"""Every render setting and its default, in one place.
+
+The CLI builds its options and ``--help`` from the field metadata here, and the
+Python API takes the same names as keyword arguments, so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field, fields
+
+from .errors import LargestyleError
+
+LAYER_NAMES = (
+    "relu1_1", "relu1_2",
+    "relu2_1", "relu2_2",
+    "relu3_1", "relu3_2", "relu3_3", "relu3_4",
+    "relu4_1", "relu4_2", "relu4_3", "relu4_4",
+    "relu5_1", "relu5_2", "relu5_3", "relu5_4",
+)
+
+_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "t": 10**12, "tb": 10**12, "tib": 2**40}
+
+
+def parse_bytes(text: str | int) -> int:
+    """'4GB', '512MiB', '300mb' or a plain byte count -> bytes."""
+    if isinstance(text, int):
+        return text
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
+    unit = match and match.group(2).lower()
+    if not match or unit not in _UNITS:
+        raise LargestyleError(f"cannot read memory size {text!r}: use a number with a unit, e.g. 4GB or 512MiB")
+    return int(float(match.group(1)) * _UNITS[unit])
+
+
+def format_bytes(count: float) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if count >= size:
+            return f"{count / size:.1f} {unit}"
+    return f"{int(count)} B"
+
+
+def _opt(default, help: str, **extra):
+    """A field whose metadata also describes its command-line option."""
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    """Settings of one render. Immutable; use ``dataclasses.replace`` to vary."""
+
+    target_size: int = _opt(512, "long side of the output in pixels")
+    content_weight: float = _opt(1.0, "weight of the content loss")
+    style_weight: float = _opt(3.0, "weight of the style loss")
+    tv_weight: float = _opt(10.0, "weight of the total-variation (smoothness) loss")
+    style_scale: float = _opt(1.0, "style image long side as a multiple of each level's long side")
+    content_layers: tuple[str, ...] = _opt(("relu4_2",), "VGG-19 layers for the content loss", list=True)
+    style_layers: tuple[str, ...] = _opt(
+        ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), "VGG-19 layers for the style loss", list=True)
+    style_layer_weights: tuple[float, ...] | None = _opt(
+        None, "relative weight of each style layer (default: equal)", list=True)
+    init: str = _opt("content", "start of the first level", choices=("content", "noise"))
+    pooling: str = _opt("avg", "VGG-19 pooling", choices=("avg", "max"))
+    iterations: int = _opt(100, "loss evaluations per level (per tile and pass when tiled)")
+    first_level_factor: int = _opt(3, "the first (smallest) level gets this many times --iterations")
+    history_size: int = _opt(16, "L-BFGS history length")
+    passes: int = _opt(3, "blend passes over a tiled level; the grid shifts between passes")
+    tile_size: int | None = _opt(None, "tile side in pixels, a multiple of 16 (default: largest that fits --max-memory)")
+    max_memory: int | None = _opt(
+        None, "memory budget, e.g. 4GB (default: 80%% of free GPU memory, or 50%% of available RAM on CPU)",
+        parse=parse_bytes)
+    seed: int = _opt(0, "seed for noise initialisation")
+    device: str = _opt("auto", "auto, cpu, cuda or cuda:N")
+    weights: str | None = _opt(None, "VGG-19 weights file (default: search weights/ and the torch hub cache)")
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
+        def bad(message):
+            raise LargestyleError(message)
+
+        if self.target_size < 16:
+            bad(f"--target-size must be at least 16 px, got {self.target_size}")
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            if getattr(self, name) < 0:
+                bad(f"--{name.replace('_', '-')} must not be negative")
+        if self.style_scale <= 0:
+            bad("--style-scale must be positive")
+        for name in ("iterations", "first_level_factor", "history_size", "passes"):
+            if getattr(self, name) < 1:
+                bad(f"--{name.replace('_', '-')} must be at least 1")
+        for layer in self.content_layers + self.style_layers:
+            if layer not in LAYER_NAMES:
+                bad(f"unknown layer {layer!r}; choose from {', '.join(LAYER_NAMES)}")
+        if not self.style_layers and not self.content_layers:
+            bad("at least one content or style layer is needed")
+        if self.style_layer_weights is not None and len(self.style_layer_weights) != len(self.style_layers):
+            bad(f"--style-layer-weights has {len(self.style_layer_weights)} values "
+                f"for {len(self.style_layers)} style layers")
+        if self.tile_size is not None and (self.tile_size < 32 or self.tile_size % 16):
+            bad(f"--tile-size must be a multiple of 16 and at least 32, got {self.tile_size}")
+        if self.max_memory is not None and self.max_memory <= 0:
+            bad("--max-memory must be positive")
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
+            bad(f"--device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        for name in ("init", "pooling"):
+            choices = _FIELDS[name].metadata["choices"]
+            if getattr(self, name) not in choices:
+                bad(f"--{name} must be one of {', '.join(choices)}")
+
+    @property
+    def layer_weights(self) -> dict[str, float]:
+        """Style layer -> weight; equal weights sum to 1."""
+        weights = self.style_layer_weights or (1.0,) * len(self.style_layers)
+        total = sum(weights) or 1.0
+        return {layer: w / total for layer, w in zip(self.style_layers, weights)}
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+_FIELDS = {f.name: f for f in fields(RenderConfig)}
+
+
+def option_fields():
+    """The fields that are command-line options, in declaration order."""
+    return fields(RenderConfig)
+
+
+def make_config(**options) -> RenderConfig:
+    """Build a config from keyword options, with a clear error for unknown names."""
+    unknown = sorted(set(options) - set(_FIELDS))
+    if unknown:
+        raise LargestyleError(f"unknown option(s): {', '.join(unknown)}")
+    converted = {}
+    for name, value in options.items():
+        meta = _FIELDS[name].metadata
+        if value is not None and "parse" in meta:
+            value = meta["parse"](value)
+        if value is not None and meta.get("list") and not isinstance(value, tuple):
+            value = tuple(value)
+        converted[name] = value
+    return RenderConfig(**converted)

@@ -1,0 +1,157 @@
+"""Runs the pyramid: plans each level, optimises it whole or in blended tiles.
+
+Takes and returns tensors, reports through typed events, never prints.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from . import events as ev
+from .config import RenderConfig, format_bytes
+from .errors import LargestyleError
+from .features import VGG19Features, deepest_of
+from .memory import MemoryModel, memory_budget, resolve_device
+from .objective import Objective, content_targets, style_targets
+from .optimize import minimize
+from .pyramid import fit_long_side, level_shapes, resize
+from .tiling import BlendGrid, BlendAccumulator, shifts_for_passes
+from .weights import RANDOM_WEIGHTS_WARNING, load_network
+
+# Style images are never shrunk below this long side: VGG's pooling needs room.
+MIN_STYLE_SIDE = 32
+
+
+def _batch(image: torch.Tensor) -> torch.Tensor:
+    """(3, H, W) or (1, 3, H, W) float image -> (1, 3, H, W)."""
+    if image.dim() == 3:
+        image = image.unsqueeze(0)
+    if image.dim() != 4 or image.shape[:2] != (1, 3):
+        raise ValueError(f"expected a (3, H, W) RGB tensor, got shape {tuple(image.shape)}")
+    return image.float()
+
+
+class Engine:
+    """One render's configuration, device and network; ``render`` runs it."""
+
+    def __init__(self, config: RenderConfig, callback: ev.Callback | None = None,
+                 network: VGG19Features | None = None):
+        self.config = config
+        self.device = resolve_device(config.device)
+        self.emit = callback or (lambda event: None)
+        self.layers = tuple(dict.fromkeys(config.content_layers + config.style_layers))
+        self.weights_info = None
+        self._network = network
+
+    @property
+    def network(self) -> VGG19Features:
+        if self._network is None:
+            network, self.weights_info = load_network(
+                self.config.weights, deepest_of(self.layers), self.config.pooling)
+            self._network = network
+        return self._network.to(self.device)
+
+    def plan(self, height: int, width: int) -> tuple[tuple[ev.LevelPlan, ...], int]:
+        """Each level's plan for content of height x width, and the memory budget used."""
+        cfg = self.config
+        model = MemoryModel(self.layers, cfg.pooling, self.device, cfg.history_size)
+        budget = memory_budget(self.device, cfg.max_memory)
+        plans = []
+        for index, (h, w) in enumerate(level_shapes(cfg.target_size, height, width)):
+            evaluations = cfg.iterations * (cfg.first_level_factor if index == 0 else 1)
+            need = model.optimise_bytes(h, w)
+            plan = ev.LevelPlan(index, h, w, "whole", evaluations, need, evaluations * h * w)
+            if need > budget:
+                tile = cfg.tile_size or model.largest_tile(h, w, budget)
+                if tile is None:
+                    raise LargestyleError(
+                        f"memory budget {format_bytes(budget)} is too small to tile a {w}x{h} level "
+                        f"(the canvas alone needs {format_bytes(model.canvas_bytes(h, w))}); "
+                        "raise --max-memory or lower --target-size")
+                grids = [BlendGrid.plan(h, w, tile, shift) for shift in shifts_for_passes(tile, cfg.passes)]
+                if len(grids[0].tiles) > 1:
+                    plan = ev.LevelPlan(
+                        index, h, w, "blend", evaluations, need,
+                        evaluations * sum(grid.pixels_per_pass() for grid in grids), tile,
+                        (len(grids[0].rows.starts), len(grids[0].cols.starts)),
+                        tuple(len(grid.tiles) for grid in grids))
+            plans.append(plan)
+        return tuple(plans), budget
+
+    def render(self, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        """Stylise ``content`` ((3, H, W) RGB in [0, 1]) after ``style``; returns (3, h, w) on the CPU.
+
+        The output's long side is ``config.target_size``, its aspect ratio the content's.
+        """
+        started = time.perf_counter()
+        content, style = _batch(content).to(self.device), _batch(style).to(self.device)
+        network = self.network
+        info = self.weights_info
+        if info is not None and info.is_random:
+            self.emit(ev.Notice("random-weights", RANDOM_WEIGHTS_WARNING))
+        levels, budget = self.plan(*content.shape[-2:])
+        self.emit(ev.RenderStarted(levels, str(self.device), budget,
+                                   info.flavour if info else "given", info.path if info else None))
+        image, used = None, 0
+        for level in levels:
+            level_started = time.perf_counter()
+            self.emit(ev.LevelStarted(level, len(levels)))
+            level_content = resize(content, (level.height, level.width))
+            targets = self._style_targets(network, style, level)
+            start = self._start(image, level_content, level)
+            if level.mode == "whole":
+                image, n = self._optimise(network, start, level_content, targets, level)
+            else:
+                image, n = self._blend(network, start, level_content, targets, level)
+            used += n
+            self.emit(ev.LevelFinished(level.index, time.perf_counter() - level_started))
+        self.emit(ev.RenderFinished(time.perf_counter() - started, used))
+        return image[0].cpu()
+
+    def _style_targets(self, network, style, level: ev.LevelPlan):
+        long_side = max(MIN_STYLE_SIDE, round(max(level.height, level.width) * self.config.style_scale))
+        resized = resize(style, fit_long_side(*style.shape[-2:], long_side))
+        return style_targets(network, resized, self.config.style_layers)
+
+    def _start(self, previous, level_content, level: ev.LevelPlan) -> torch.Tensor:
+        if previous is not None:
+            return resize(previous, (level.height, level.width))
+        if self.config.init == "noise":
+            generator = torch.Generator().manual_seed(self.config.seed)
+            return torch.rand(level_content.shape, generator=generator).to(self.device)
+        return level_content.clone()
+
+    def _optimise(self, network, start, content, style_targets_, level: ev.LevelPlan,
+                  pass_index: int = 0, tile: int = 0):
+        """Optimise ``start`` against ``content``'s features and the style targets; clamp the result."""
+        objective = Objective(network, self.config, content_targets(network, content, self.config.content_layers),
+                              style_targets_)
+
+        pixels = start.shape[-2] * start.shape[-1]
+
+        def on_evaluation(count, terms):
+            self.emit(ev.Evaluation(level.index, count, level.evaluations, terms, pixels, pass_index, tile))
+
+        result, terms, used = minimize(objective.value_and_grad, start, level.evaluations,
+                                       self.config.history_size, on_evaluation)
+        self.emit(ev.OptimisationFinished(level.index, used, level.evaluations - used, terms, pixels,
+                                          pass_index, tile))
+        return result.clamp(0, 1), used
+
+    def _blend(self, network, image, content, style_targets_, level: ev.LevelPlan):
+        """Jacobi-style passes: every tile of a pass starts from the previous pass's canvas."""
+        used = 0
+        for pass_index, shift in enumerate(shifts_for_passes(level.tile_size, level.passes)):
+            grid = BlendGrid.plan(level.height, level.width, level.tile_size, shift)
+            canvas, padded_content = grid.pad(image), grid.pad(content)
+            accumulator = BlendAccumulator(grid, channels=3, device=self.device)
+            for tile in grid.tiles:
+                self.emit(ev.TileStarted(level.index, pass_index, level.passes, tile.index, len(grid.tiles)))
+                result, n = self._optimise(network, grid.cut(canvas, tile), grid.cut(padded_content, tile),
+                                           style_targets_, level, pass_index, tile.index)
+                accumulator.add(tile, result)
+                used += n
+            image = accumulator.result()
+        return image, used

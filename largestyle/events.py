@@ -1,0 +1,115 @@
+"""Typed progress events that the engine emits; the CLI and API decide how to show them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Union
+
+from .objective import LossTerms
+
+
+@dataclass(frozen=True)
+class LevelPlan:
+    """How one pyramid level will be optimised."""
+
+    index: int
+    height: int
+    width: int
+    mode: str  # 'whole' or 'blend'
+    evaluations: int  # budget per optimisation (per tile and pass when tiled)
+    estimated_bytes: int  # peak estimate of optimising the level whole
+    work: int  # pixels processed by all of the level's evaluations, for progress and ETA
+    tile_size: int | None = None
+    grid: tuple[int, int] = (1, 1)  # tile rows x columns of the first pass
+    tiles_per_pass: tuple[int, ...] = (1,)  # the grid shifts between passes, so counts may differ
+
+    @property
+    def passes(self) -> int:
+        return len(self.tiles_per_pass)
+
+    @property
+    def total_evaluations(self) -> int:
+        return self.evaluations * sum(self.tiles_per_pass)
+
+
+@dataclass(frozen=True)
+class RenderStarted:
+    levels: tuple[LevelPlan, ...]
+    device: str
+    budget_bytes: int
+    weights: str  # 'torchvision' or 'random'
+    weights_path: str | None
+
+    @property
+    def total_evaluations(self) -> int:
+        return sum(level.total_evaluations for level in self.levels)
+
+    @property
+    def total_work(self) -> int:
+        return sum(level.work for level in self.levels)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the user should know; ``kind`` is a stable tag, e.g. 'random-weights'."""
+
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True)
+class LevelStarted:
+    level: LevelPlan
+    count: int
+
+
+@dataclass(frozen=True)
+class TileStarted:
+    level: int
+    pass_index: int
+    passes: int
+    tile: int
+    tiles: int
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One loss evaluation: ``evaluation`` of ``budget`` within the current level/tile."""
+
+    level: int
+    evaluation: int
+    budget: int
+    loss: LossTerms
+    pixels: int  # size of what was evaluated: the level, or one tile
+    pass_index: int = 0
+    tile: int = 0
+
+
+@dataclass(frozen=True)
+class OptimisationFinished:
+    """A whole level or one tile is done; ``skipped`` budgeted evaluations were not needed."""
+
+    level: int
+    evaluations: int
+    skipped: int
+    loss: LossTerms
+    pixels: int
+    pass_index: int = 0
+    tile: int = 0
+
+
+@dataclass(frozen=True)
+class LevelFinished:
+    level: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RenderFinished:
+    seconds: float
+    evaluations: int
+
+
+Event = Union[RenderStarted, Notice, LevelStarted, TileStarted, Evaluation, OptimisationFinished,
+              LevelFinished, RenderFinished]
+Callback = Callable[[Event], None]

@@ -1,0 +1,112 @@
+"""VGG-19 convolution stack with named layers, built only as deep as needed."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import LAYER_NAMES
+
+# Output channels of each conv block; 'P' marks a 2x2 pooling layer.
+_BLOCKS = ((64, 64), (128, 128), (256, 256, 256, 256), (512, 512, 512, 512), (512, 512, 512, 512))
+
+# Position of each conv layer in torchvision's ``vgg19().features`` (its state-dict keys).
+TORCHVISION_INDEX = {
+    f"conv{b + 1}_{i + 1}": idx
+    for (b, i), idx in zip(
+        [(b, i) for b, block in enumerate(_BLOCKS) for i in range(len(block))],
+        (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34),
+    )
+}
+
+# ImageNet statistics that torchvision's VGG-19 expects for RGB input in [0, 1].
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def layer_sequence(deepest: str) -> list[tuple[str, str]]:
+    """[(kind, name)] from the input to ``deepest``: kinds 'conv', 'pool'."""
+    if deepest not in LAYER_NAMES:
+        raise ValueError(f"unknown layer {deepest!r}")
+    sequence = []
+    for b, block in enumerate(_BLOCKS):
+        if b:
+            sequence.append(("pool", f"pool{b}"))
+        for i in range(len(block)):
+            name = f"{b + 1}_{i + 1}"
+            sequence.append(("conv", f"conv{name}"))
+            if f"relu{name}" == deepest:
+                return sequence
+    raise AssertionError("unreachable")
+
+
+def deepest_of(layers) -> str:
+    """The deepest of ``layers`` in network order."""
+    return max(layers, key=LAYER_NAMES.index)
+
+
+def receptive_field(layer: str) -> tuple[int, int]:
+    """(size, stride) in input pixels of one unit of ``layer``: relu5_1 -> (156, 16)."""
+    size, jump = 1, 1
+    for kind, _ in layer_sequence(layer):
+        size += 2 * jump if kind == "conv" else jump
+        jump *= 1 if kind == "conv" else 2
+    return size, jump
+
+
+def conv_channels() -> dict[str, tuple[int, int]]:
+    """conv name -> (in_channels, out_channels) for the full VGG-19."""
+    channels, previous = {}, 3
+    for b, block in enumerate(_BLOCKS):
+        for i, out in enumerate(block):
+            channels[f"conv{b + 1}_{i + 1}"] = (previous, out)
+            previous = out
+    return channels
+
+
+class VGG19Features(nn.Module):
+    """VGG-19 features up to the deepest requested layer.
+
+    Takes RGB images in [0, 1] shaped (N, 3, H, W); normalises them as the weights
+    expect, and returns ``{layer_name: activation}`` for the requested layers.
+    """
+
+    def __init__(self, deepest: str = "relu5_1", pooling: str = "avg",
+                 mean=IMAGENET_MEAN, std=IMAGENET_STD):
+        super().__init__()
+        if pooling not in ("avg", "max"):
+            raise ValueError(f"pooling must be 'avg' or 'max', got {pooling!r}")
+        self.sequence = layer_sequence(deepest)
+        self.pooling = pooling
+        channels = conv_channels()
+        self.convs = nn.ModuleDict({
+            name: nn.Conv2d(*channels[name], kernel_size=3, padding=1)
+            for kind, name in self.sequence if kind == "conv"
+        })
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
+        self.requires_grad_(False)
+
+    @property
+    def deepest(self) -> str:
+        return "relu" + self.sequence[-1][1][4:]
+
+    def forward(self, image: torch.Tensor, layers) -> dict[str, torch.Tensor]:
+        wanted = set(layers)
+        unknown = wanted - {"relu" + name[4:] for kind, name in self.sequence if kind == "conv"}
+        if unknown:
+            raise ValueError(f"layers {sorted(unknown)} are deeper than this network ({self.deepest})")
+        pool = nn.functional.avg_pool2d if self.pooling == "avg" else nn.functional.max_pool2d
+        x = (image - self.mean) / self.std
+        out = {}
+        for kind, name in self.sequence:
+            if kind == "pool":
+                x = pool(x, 2)
+                continue
+            x = torch.relu(self.convs[name](x))
+            relu = "relu" + name[4:]
+            if relu in wanted:
+                out[relu] = x
+                if len(out) == len(wanted):
+                    break
+        return out

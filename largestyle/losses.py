@@ -1,0 +1,44 @@
+"""Resolution-normalised loss terms, as pure functions of tensors.
+
+Every term is a mean, so its value does not grow with the number of pixels: the
+same weights hold at every pyramid level and tile size, and an image repeated
+2x2 has (up to the seams) the same loss as the image itself.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def gram(features: torch.Tensor) -> torch.Tensor:
+    """Gram matrix F Fᵀ / (H·W) of (N, C, H, W) features -> (N, C, C).
+
+    Dividing by the number of positions (not by C·H·W, nor leaving it out as the
+    original large-neural-style did) makes it an average of outer products, the
+    same for an image and any repetition of it.
+    """
+    n, c, h, w = features.shape
+    flat = features.reshape(n, c, h * w)
+    return flat @ flat.transpose(1, 2) / (h * w)
+
+
+def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean over channels and positions of the squared feature difference."""
+    return (features - target).pow(2).mean()
+
+
+def style_loss(grams: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
+               layer_weights: dict[str, float]) -> torch.Tensor:
+    """Sum over layers of weight x mean squared Gram difference (mean over C² entries)."""
+    return sum(weight * (grams[layer] - targets[layer]).pow(2).mean()
+               for layer, weight in layer_weights.items())
+
+
+def tv_loss(image: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference between vertical neighbours plus that between horizontal ones."""
+    loss = image.new_zeros(())
+    if image.shape[-2] > 1:
+        loss = loss + (image[..., 1:, :] - image[..., :-1, :]).pow(2).mean()
+    if image.shape[-1] > 1:
+        loss = loss + (image[..., :, 1:] - image[..., :, :-1]).pow(2).mean()
+    return loss

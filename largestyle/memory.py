@@ -1,0 +1,127 @@
+"""How much memory optimising an image needs, and how much there is."""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import torch
+
+from .features import VGG19Features
+from .losses import gram
+
+# Image-sized float buffers besides the network's activations: L-BFGS keeps two per
+# history entry; the image, its gradient, the best point, the search direction, the
+# previous gradient and the content image make six more.
+FIXED_IMAGE_BUFFERS = 6
+# Buffers of the whole level that a blend-tiled level keeps: canvas, padded canvas and
+# content, the accumulator's sums (3 + 1 channels), the level content and the result.
+BLEND_CANVAS_BUFFERS = 8
+# Backward-pass temporaries (gradients of the widest layers, allocator slack), as a
+# multiple of one 64-channel activation.
+TRANSIENT_ACTIVATIONS = 4
+CPU_RAM_SHARE = 0.5
+CUDA_FREE_SHARE = 0.8
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        from .errors import LargestyleError
+        raise LargestyleError(f"--device {name}: no CUDA device is available here (use --device cpu)")
+    return device
+
+
+def available_ram() -> int:
+    """MemAvailable from /proc/meminfo, or free physical pages where that is missing."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def memory_budget(device: torch.device, override: int | None = None) -> int:
+    """Bytes a level may use: ``override``, else a share of free GPU memory or available RAM."""
+    if override:
+        return override
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free * CUDA_FREE_SHARE)
+    return int(available_ram() * CPU_RAM_SHARE)
+
+
+@functools.lru_cache(maxsize=None)
+def saved_bytes_per_pixel(layers: tuple[str, ...], pooling: str, device_type: str, dtype: torch.dtype) -> float:
+    """Bytes autograd keeps per input pixel for the loss's backward pass, measured.
+
+    Counts the distinct storages that autograd saves while the loss is built, at
+    two sizes; the difference divided by the pixel difference removes the
+    size-independent part (weights). Memory layout, not weight values, decides
+    this, so an untrained network of the same shape serves.
+    """
+    from .features import deepest_of
+    network = VGG19Features(deepest_of(layers), pooling).to(device_type, dtype)
+
+    def saved_bytes(side: int) -> int:
+        storages = {}
+
+        def pack(tensor):
+            storage = tensor.untyped_storage()
+            storages[storage.data_ptr()] = storage.nbytes()
+            return tensor
+
+        x = torch.rand(1, 3, side, side, device=device_type, dtype=dtype, requires_grad=True)
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+            features = network(x, layers)
+            sum(gram(f).square().sum() + f.square().sum() for f in features.values())
+        return sum(storages.values())
+
+    small, large = 64, 128
+    return (saved_bytes(large) - saved_bytes(small)) / (large ** 2 - small ** 2)
+
+
+@functools.lru_cache(maxsize=None)
+def network_bytes(layers: tuple[str, ...], pooling: str) -> int:
+    from .features import deepest_of
+    network = VGG19Features(deepest_of(layers), pooling)
+    return sum(p.numel() * 4 for p in network.parameters())
+
+
+class MemoryModel:
+    """Estimated peak bytes of optimising an image of a given size, for one device and dtype."""
+
+    def __init__(self, layers, pooling: str, device: torch.device, history_size: int,
+                 dtype: torch.dtype = torch.float32):
+        layers = tuple(layers)
+        element = torch.finfo(dtype).bits // 8
+        self.activation_per_pixel = saved_bytes_per_pixel(layers, pooling, device.type, dtype)
+        self.transient_per_pixel = TRANSIENT_ACTIVATIONS * 64 * element
+        self.image_per_pixel = (2 * history_size + FIXED_IMAGE_BUFFERS) * 3 * element
+        self.fixed = network_bytes(layers, pooling)
+        self.element = element
+
+    @property
+    def per_pixel(self) -> float:
+        return self.activation_per_pixel + self.transient_per_pixel + self.image_per_pixel
+
+    def optimise_bytes(self, height: int, width: int) -> int:
+        """Peak bytes to optimise a height x width image (or tile) in one piece."""
+        return int(self.fixed + height * width * self.per_pixel)
+
+    def canvas_bytes(self, height: int, width: int) -> int:
+        """Bytes of the whole-level buffers that blend tiling keeps beside one tile."""
+        return height * width * 3 * self.element * BLEND_CANVAS_BUFFERS
+
+    def largest_tile(self, height: int, width: int, budget: int, multiple: int = 16) -> int | None:
+        """Largest square tile side (a multiple of ``multiple``) that fits beside the canvas, or None."""
+        room = budget - self.canvas_bytes(height, width) - self.fixed
+        if room <= 0:
+            return None
+        side = int((room / self.per_pixel) ** 0.5) // multiple * multiple
+        return side if side >= 2 * multiple else None

@@ -1,0 +1,64 @@
+"""The loss of an image (or a tile) against fixed content and style targets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .config import RenderConfig
+from .features import VGG19Features
+from .losses import content_loss, gram, style_loss, tv_loss
+
+
+@dataclass(frozen=True)
+class LossTerms:
+    """Weighted loss terms of one evaluation; they add up to ``total``."""
+
+    total: float
+    content: float
+    style: float
+    tv: float
+
+
+@torch.no_grad()
+def style_targets(network: VGG19Features, style: torch.Tensor, layers) -> dict[str, torch.Tensor]:
+    """Gram matrices of the style image, one per style layer."""
+    return {layer: gram(features) for layer, features in network(style, layers).items()}
+
+
+@torch.no_grad()
+def content_targets(network: VGG19Features, content: torch.Tensor, layers) -> dict[str, torch.Tensor]:
+    return network(content, layers)
+
+
+class Objective:
+    """Weighted content + style + TV loss of images shaped like the content target."""
+
+    def __init__(self, network: VGG19Features, config: RenderConfig,
+                 content: dict[str, torch.Tensor], style: dict[str, torch.Tensor]):
+        self.network = network
+        self.content = content
+        self.style = style
+        self.config = config
+        self.layer_weights = config.layer_weights
+        self.layers = tuple(dict.fromkeys(tuple(content) + tuple(style)))
+
+    def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, LossTerms]:
+        cfg = self.config
+        features = self.network(image, self.layers)
+        content = sum((content_loss(features[layer], target) for layer, target in self.content.items()),
+                      image.new_zeros(()))
+        style = style_loss({layer: gram(features[layer]) for layer in self.style}, self.style,
+                           self.layer_weights) if self.style else image.new_zeros(())
+        terms = (cfg.content_weight * content, cfg.style_weight * style, cfg.tv_weight * tv_loss(image))
+        total = terms[0] + terms[1] + terms[2]
+        return total, LossTerms(*(float(t.detach()) for t in (total, *terms)))
+
+    def value_and_grad(self, image: torch.Tensor) -> tuple[LossTerms, torch.Tensor]:
+        """Loss terms and the gradient of the total with respect to ``image``."""
+        with torch.enable_grad():
+            x = image.detach().requires_grad_(True)
+            total, terms = self(x)
+            (grad,) = torch.autograd.grad(total, x)
+        return terms, grad

@@ -1,0 +1,116 @@
+"""Shows engine events to a person: a tqdm bar on a terminal, periodic log lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from tqdm import tqdm
+
+from . import events as ev
+from .config import format_bytes
+
+# Seconds between log lines when the output is not a terminal.
+LOG_INTERVAL = 10.0
+
+
+def describe_level(level: ev.LevelPlan, count: int) -> str:
+    size = f"level {level.index + 1}/{count}: {level.width}x{level.height}"
+    if level.mode == "whole":
+        return f"{size} whole, {level.evaluations} evaluations (needs ~{format_bytes(level.estimated_bytes)})"
+    rows, cols = level.grid
+    return (f"{size} tiled (whole would need ~{format_bytes(level.estimated_bytes)}): blend, "
+            f"{level.tile_size} px tiles in a {rows}x{cols} grid, {level.passes} passes, "
+            f"{level.evaluations} evaluations per tile")
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m{rest % 60:02d}s" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+class ProgressPrinter:
+    """An event callback for the CLI. ``quiet`` keeps only warnings."""
+
+    def __init__(self, stream=None, quiet: bool = False, terminal: bool | None = None):
+        self.stream = stream or sys.stderr
+        self.quiet = quiet
+        self.terminal = self.stream.isatty() if terminal is None else terminal
+        self.bar = None
+        self.started = time.monotonic()
+        self.last_log = self.started
+        self.done = 0
+        self.total = 1
+        self.levels = 1
+        self.where = ""
+
+    def write(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.write(line, file=self.stream)
+        else:
+            print(line, file=self.stream, flush=True)
+
+    def __call__(self, event) -> None:
+        if isinstance(event, ev.Notice):
+            self.write(f"largestyle: warning: {event.message}")
+        if self.quiet:
+            return
+        handler = getattr(self, "_on_" + type(event).__name__, None)
+        if handler:
+            handler(event)
+
+    def _on_RenderStarted(self, event: ev.RenderStarted):
+        self.total = max(1, event.total_work)
+        self.levels = len(event.levels)
+        weights = event.weights_path or event.weights
+        self.write(f"device {event.device}, memory budget {format_bytes(event.budget_bytes)}, weights {weights}")
+        for level in event.levels:
+            self.write(describe_level(level, self.levels))
+        if self.terminal:
+            self.bar = tqdm(total=self.total, file=self.stream, dynamic_ncols=True, mininterval=0.5,
+                            bar_format="{desc} {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]{postfix}")
+
+    def _on_LevelStarted(self, event: ev.LevelStarted):
+        self.where = f"level {event.level.index + 1}/{event.count}"
+        self._describe()
+
+    def _on_TileStarted(self, event: ev.TileStarted):
+        self.where = (f"level {event.level + 1}/{self.levels} pass {event.pass_index + 1}/{event.passes} "
+                      f"tile {event.tile + 1}/{event.tiles}")
+        self._describe()
+
+    def _describe(self):
+        if self.bar is not None:
+            self.bar.set_description_str(self.where, refresh=False)
+
+    def _advance(self, work: int, loss) -> None:
+        self.done += work
+        if self.bar is not None:
+            self.bar.update(work)
+            self.bar.set_postfix_str(f"loss {loss.total:.4g}", refresh=False)
+            return
+        now = time.monotonic()
+        if now - self.last_log >= LOG_INTERVAL:
+            self.last_log = now
+            fraction = min(1.0, self.done / self.total)
+            eta = (now - self.started) * (1 - fraction) / fraction if fraction else 0.0
+            self.write(f"{self.where}: {100 * fraction:.0f}% loss {loss.total:.4g} (content {loss.content:.3g}, "
+                       f"style {loss.style:.3g}, tv {loss.tv:.3g}), ETA {_duration(eta)}")
+
+    def _on_Evaluation(self, event: ev.Evaluation):
+        self._advance(event.pixels, event.loss)
+
+    def _on_OptimisationFinished(self, event: ev.OptimisationFinished):
+        if event.skipped:  # converged early: keep the bar's total honest
+            self._advance(event.skipped * event.pixels, event.loss)
+
+    def _on_LevelFinished(self, event: ev.LevelFinished):
+        if self.bar is None:
+            self.write(f"level {event.level + 1}/{self.levels} done in {_duration(event.seconds)}")
+
+    def _on_RenderFinished(self, event: ev.RenderFinished):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        self.write(f"rendered in {_duration(event.seconds)} ({event.evaluations} loss evaluations)")

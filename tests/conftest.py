@@ -1,0 +1,9 @@
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def no_trained_weights(tmp_path_factory, monkeypatch):
+    """Tests see only the weights they make: no checkout or hub-cache files leak in."""
+    empty = tmp_path_factory.mktemp("no-weights")
+    monkeypatch.setenv("LARGESTYLE_WEIGHTS_DIR", str(empty))
+    monkeypatch.setenv("TORCH_HOME", str(empty))

@@ -1,0 +1,132 @@
+"""The Python API and the engine's behaviour seen through it."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import largestyle
+from largestyle import events as ev
+from largestyle.config import make_config
+from largestyle.engine import Engine
+from largestyle.tiling import BlendGrid
+
+FAST = dict(iterations=3, first_level_factor=1)
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def smooth_image(height, width, seed=0):
+    y, x = np.mgrid[0:height, 0:width] / max(height, width)
+    phase = np.random.default_rng(seed).uniform(0, 6, 3)
+    return np.stack([0.5 + 0.4 * np.sin(7 * x + 3 * y + p) for p in phase], axis=-1).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def content():
+    return smooth_image(40, 60)
+
+
+@pytest.fixture(scope="module")
+def style():
+    return (np.random.default_rng(1).uniform(0, 1, (32, 32, 3)) * 255).astype(np.uint8)
+
+
+def test_render_from_arrays_pil_and_paths(content, style, tmp_path):
+    with pytest.warns(largestyle.LargestyleWarning, match="random"):
+        image = largestyle.render(content, Image.fromarray(style), target_size=48, **FAST)
+    assert isinstance(image, Image.Image) and image.size == (48, 32) and image.mode == "RGB"
+    content_path = tmp_path / "c.png"
+    Image.fromarray((content * 255).astype(np.uint8)).save(content_path)
+    with pytest.warns(largestyle.LargestyleWarning):
+        array = largestyle.render(str(content_path), style, target_size=48, output="array", **FAST)
+    assert array.shape == (32, 48, 3) and array.dtype == np.float32
+    assert 0.0 <= array.min() and array.max() <= 1.0
+
+
+def test_progress_events_cover_the_plan(content, style):
+    seen = []
+    with pytest.warns(largestyle.LargestyleWarning):
+        largestyle.render(content, style, target_size=64, progress=seen.append, max_memory="1MB",
+                          tile_size=32, passes=2, **FAST)
+    started = next(e for e in seen if isinstance(e, ev.RenderStarted))
+    assert isinstance(seen[-1], ev.RenderFinished)
+    (level,) = started.levels
+    assert level.mode == "blend" and level.passes == 2
+    evaluations = sum(isinstance(e, ev.Evaluation) for e in seen)
+    skipped = sum(e.skipped for e in seen if isinstance(e, ev.OptimisationFinished))
+    assert evaluations + skipped == started.total_evaluations == seen[-1].evaluations + skipped
+    tiles = [e for e in seen if isinstance(e, ev.TileStarted)]
+    assert len(tiles) == sum(level.tiles_per_pass)
+
+
+def test_unknown_option_is_a_clear_error(content, style):
+    with pytest.raises(largestyle.LargestyleError, match="unknown option.*stlye_weight"):
+        largestyle.render(content, style, target_size=48, stlye_weight=3)
+
+
+def render_tensor(content, style, **options):
+    config = make_config(**{**FAST, **options})
+    return Engine(config).render(largestyle.load_image(content), largestyle.load_image(style))
+
+
+def test_tile_as_large_as_the_image_gives_the_untiled_result(content, style):
+    whole = render_tensor(content, style, target_size=64)
+    one_tile = render_tensor(content, style, target_size=64, max_memory="1MB", tile_size=64)
+    torch.testing.assert_close(one_tile, whole, rtol=0, atol=0)
+    tiled = render_tensor(content, style, target_size=64, max_memory="1MB", tile_size=32, passes=1)
+    assert tiled.shape == whole.shape and not torch.equal(tiled, whole)
+
+
+def test_each_tile_gets_its_own_content_target(content, style, monkeypatch):
+    """The original tiler froze every tile's content target to the first tile's."""
+    import largestyle.engine as engine_module
+
+    seen = []
+    original = engine_module.content_targets
+
+    def spy(network, image, layers):
+        seen.append(image.clone())
+        return original(network, image, layers)
+
+    monkeypatch.setattr(engine_module, "content_targets", spy)
+    render_tensor(content, style, target_size=64, max_memory="1MB", tile_size=32, passes=1)
+    level_content = engine_module.resize(largestyle.load_image(content)[None], (43, 64))
+    grid = BlendGrid.plan(43, 64, 32)
+    padded = grid.pad(level_content)
+    assert len(seen) == len(grid.tiles) > 1
+    for tile, image in zip(grid.tiles, seen):
+        torch.testing.assert_close(image, grid.cut(padded, tile))
+    assert not torch.equal(seen[0], seen[-1])
+
+
+def test_noise_init_is_seeded(content, style):
+    a = render_tensor(content, style, target_size=48, init="noise", seed=3)
+    b = render_tensor(content, style, target_size=48, init="noise", seed=3)
+    c = render_tensor(content, style, target_size=48, init="noise", seed=4)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_pyramid_render_has_exact_target_size(content, style):
+    seen = []
+    config = make_config(target_size=450, iterations=1, first_level_factor=1)
+    image = Engine(config, seen.append).render(largestyle.load_image(content), largestyle.load_image(style))
+    levels = next(e for e in seen if isinstance(e, ev.RenderStarted)).levels
+    assert [(lv.height, lv.width) for lv in levels] == [(150, 225), (300, 450)]
+    assert tuple(image.shape) == (3, 300, 450)
+
+
+def test_readme_example_runs(tmp_path, monkeypatch):
+    """Runs the README's Python example as written, with sizes shrunk to keep the suite fast."""
+    code = re.search(r"```python\n(.*?)```", README.read_text(), re.S).group(1)
+    smooth = (smooth_image(30, 45) * 255).astype(np.uint8)
+    Image.fromarray(smooth).save(tmp_path / "photo.jpg")
+    Image.fromarray(smooth[:, ::-1]).save(tmp_path / "painting.jpg")
+    real_render = largestyle.render
+    monkeypatch.setattr(largestyle, "render", lambda *a, **k: real_render(*a, **{**k, "target_size": 48, **FAST}))
+    monkeypatch.chdir(tmp_path)
+    with pytest.warns(largestyle.LargestyleWarning):
+        exec(compile(code, str(README), "exec"), {})
+    assert Image.open(tmp_path / "photo-styled.png").size == (48, 32)
