@@ -45,7 +45,7 @@ def render(content, style, target_size: int = RenderConfig.target_size, *, progr
 
     def callback(event):
         if isinstance(event, ev.Notice):
-            warnings.warn(event.message, LargestyleWarning, stacklevel=4)
+            warnings.warn(event.message, LargestyleWarning, stacklevel=5)
         if progress is not None:
             progress(event)
 

@@ -85,9 +85,9 @@ class RenderConfig:
         if self.target_size < 16:
             bad(f"--target-size must be at least 16 px, got {self.target_size}")
         for name in ("content_weight", "style_weight", "tv_weight"):
-            if getattr(self, name) < 0:
-                bad(f"--{name.replace('_', '-')} must not be negative")
-        if self.style_scale <= 0:
+            if not getattr(self, name) >= 0:  # also rejects NaN
+                bad(f"--{name.replace('_', '-')} must be a number >= 0")
+        if not self.style_scale > 0:
             bad("--style-scale must be positive")
         for name in ("iterations", "first_level_factor", "history_size", "passes"):
             if getattr(self, name) < 1:
@@ -97,9 +97,15 @@ class RenderConfig:
                 bad(f"unknown layer {layer!r}; choose from {', '.join(LAYER_NAMES)}")
         if not self.style_layers and not self.content_layers:
             bad("at least one content or style layer is needed")
-        if self.style_layer_weights is not None and len(self.style_layer_weights) != len(self.style_layers):
-            bad(f"--style-layer-weights has {len(self.style_layer_weights)} values "
-                f"for {len(self.style_layers)} style layers")
+        for option, layers in (("--content-layers", self.content_layers), ("--style-layers", self.style_layers)):
+            if len(set(layers)) != len(layers):
+                bad(f"{option} names a layer twice: {','.join(layers)}")
+        if self.style_layer_weights is not None:
+            if len(self.style_layer_weights) != len(self.style_layers):
+                bad(f"--style-layer-weights has {len(self.style_layer_weights)} values "
+                    f"for {len(self.style_layers)} style layers")
+            if not all(w >= 0 for w in self.style_layer_weights) or not sum(self.style_layer_weights) > 0:
+                bad("--style-layer-weights must be numbers >= 0, not all zero")
         if self.tile_size is not None and (self.tile_size < 32 or self.tile_size % 16):
             bad(f"--tile-size must be a multiple of 16 and at least 32, got {self.tile_size}")
         if self.max_memory is not None and self.max_memory <= 0:

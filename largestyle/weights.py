@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import pickle
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,7 +70,7 @@ def read_torchvision_state(path: Path, network: VGG19Features) -> dict[str, torc
         raise LargestyleError(f"weights file not found: {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, OSError, ValueError) as exc:
+    except Exception as exc:  # torch.load raises many kinds on files that are not state dicts
         raise LargestyleError(f"cannot read weights file {path}: not a PyTorch state dict ({exc})") from None
     if not isinstance(state, dict):
         raise LargestyleError(f"weights file {path} holds a {type(state).__name__}, not a state dict")
@@ -106,7 +104,8 @@ def randomise(network: VGG19Features) -> None:
     x = (x - network.mean) / network.std
     for kind, name in network.sequence:
         if kind == "pool":
-            x = torch.nn.functional.avg_pool2d(x, 2)
+            pool = torch.nn.functional.avg_pool2d if network.pooling == "avg" else torch.nn.functional.max_pool2d
+            x = pool(x, 2)
             continue
         conv = network.convs[name]
         fan_in = conv.in_channels * 9

@@ -35,7 +35,7 @@ def style():
 
 
 def test_render_from_arrays_pil_and_paths(content, style, tmp_path):
-    with pytest.warns(largestyle.LargestyleWarning, match="random"):
+    with pytest.warns(largestyle.LargestyleWarning, match="RANDOM"):
         image = largestyle.render(content, Image.fromarray(style), target_size=48, **FAST)
     assert isinstance(image, Image.Image) and image.size == (48, 32) and image.mode == "RGB"
     content_path = tmp_path / "c.png"

@@ -117,7 +117,6 @@ def test_format_bytes():
     assert format_bytes(3 * 2**30) == "3.0 GiB"
 
 
-@pytest.mark.xfail(strict=True, reason="validate() does not reject negative style layer weights")
 def test_negative_style_layer_weight_raises():
     with pytest.raises(LargestyleError):
         make_config(style_layers=["relu1_1", "relu2_1"], style_layer_weights=[2, -1])
