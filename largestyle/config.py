@@ -53,7 +53,7 @@ class RenderConfig:
 
     target_size: int = _opt(512, "long side of the output in pixels")
     content_weight: float = _opt(1.0, "weight of the content loss")
-    style_weight: float = _opt(3.0, "weight of the style loss")
+    style_weight: float = _opt(1.0, "weight of the style loss")
     tv_weight: float = _opt(10.0, "weight of the total-variation (smoothness) loss")
     style_scale: float = _opt(1.0, "style image long side as a multiple of each level's long side")
     content_layers: tuple[str, ...] = _opt(("relu4_2",), "VGG-19 layers for the content loss", list=True)
