@@ -20,6 +20,9 @@ LAYER_NAMES = (
     "relu5_1", "relu5_2", "relu5_3", "relu5_4",
 )
 
+# Smallest tile side: smaller tiles are mostly border, where VGG's deep layers see only padding.
+MIN_TILE = 32
+
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "t": 10**12, "tb": 10**12, "tib": 2**40}
 
@@ -106,8 +109,8 @@ class RenderConfig:
                     f"for {len(self.style_layers)} style layers")
             if not all(w >= 0 for w in self.style_layer_weights) or not sum(self.style_layer_weights) > 0:
                 bad("--style-layer-weights must be numbers >= 0, not all zero")
-        if self.tile_size is not None and (self.tile_size < 32 or self.tile_size % 16):
-            bad(f"--tile-size must be a multiple of 16 and at least 32, got {self.tile_size}")
+        if self.tile_size is not None and (self.tile_size < MIN_TILE or self.tile_size % 16):
+            bad(f"--tile-size must be a multiple of 16 and at least {MIN_TILE}, got {self.tile_size}")
         if self.max_memory is not None and self.max_memory <= 0:
             bad("--max-memory must be positive")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):

@@ -10,7 +10,7 @@ import time
 import torch
 
 from . import events as ev
-from .config import RenderConfig, format_bytes
+from .config import MIN_TILE, RenderConfig, format_bytes
 from .errors import LargestyleError
 from .features import VGG19Features, deepest_of
 from .memory import MemoryModel, memory_budget, resolve_device
@@ -67,8 +67,8 @@ class Engine:
                 tile = cfg.tile_size or model.largest_tile(h, w, budget)
                 if tile is None:
                     raise LargestyleError(
-                        f"memory budget {format_bytes(budget)} is too small to tile a {w}x{h} level "
-                        f"(the canvas alone needs {format_bytes(model.canvas_bytes(h, w))}); "
+                        f"memory budget {format_bytes(budget)} is too small to tile a {w}x{h} level: "
+                        f"even {MIN_TILE} px tiles need {format_bytes(model.tiled_bytes(h, w, MIN_TILE))}; "
                         "raise --max-memory or lower --target-size")
                 grids = [BlendGrid.plan(h, w, tile, shift) for shift in shifts_for_passes(tile, cfg.passes)]
                 if len(grids[0].tiles) > 1:
@@ -76,7 +76,7 @@ class Engine:
                         index, h, w, "blend", evaluations, need,
                         evaluations * sum(grid.pixels_per_pass() for grid in grids), tile,
                         (len(grids[0].rows.starts), len(grids[0].cols.starts)),
-                        tuple(len(grid.tiles) for grid in grids))
+                        tuple(len(grid.tiles) for grid in grids), model.tiled_bytes(h, w, tile))
             plans.append(plan)
         return tuple(plans), budget
 
@@ -87,11 +87,17 @@ class Engine:
         """
         started = time.perf_counter()
         content, style = _batch(content).to(self.device), _batch(style).to(self.device)
+        levels, budget = self.plan(*content.shape[-2:])  # first: it may refuse the render
         network = self.network
         info = self.weights_info
         if info is not None and info.is_random:
             self.emit(ev.Notice("random-weights", RANDOM_WEIGHTS_WARNING))
-        levels, budget = self.plan(*content.shape[-2:])
+        for level in levels:
+            if level.tiled_bytes and level.tiled_bytes > budget:
+                self.emit(ev.Notice("tile-over-budget", (
+                    f"level {level.index + 1}: {level.tile_size} px tiles need about "
+                    f"{format_bytes(level.tiled_bytes)}, more than the {format_bytes(budget)} budget; "
+                    "a smaller --tile-size (or none, to size tiles from the budget) is safer")))
         self.emit(ev.RenderStarted(levels, str(self.device), budget,
                                    info.flavour if info else "given", info.path if info else None))
         image, used = None, 0

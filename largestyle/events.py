@@ -22,6 +22,7 @@ class LevelPlan:
     tile_size: int | None = None
     grid: tuple[int, int] = (1, 1)  # tile rows x columns of the first pass
     tiles_per_pass: tuple[int, ...] = (1,)  # the grid shifts between passes, so counts may differ
+    tiled_bytes: int | None = None  # peak estimate when tiled: the level's canvases plus one tile
 
     @property
     def passes(self) -> int:

@@ -7,7 +7,9 @@ import os
 
 import torch
 
-from .features import VGG19Features
+from .config import MIN_TILE
+from .errors import LargestyleError
+from .features import VGG19Features, deepest_of
 from .losses import gram
 
 # Image-sized float buffers besides the network's activations: L-BFGS keeps two per
@@ -29,7 +31,6 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        from .errors import LargestyleError
         raise LargestyleError(f"--device {name}: no CUDA device is available here (use --device cpu)")
     return device
 
@@ -65,7 +66,6 @@ def saved_bytes_per_pixel(layers: tuple[str, ...], pooling: str, device_type: st
     size-independent part (weights). Memory layout, not weight values, decides
     this, so an untrained network of the same shape serves.
     """
-    from .features import deepest_of
     network = VGG19Features(deepest_of(layers), pooling).to(device_type, dtype)
 
     def saved_bytes(side: int) -> int:
@@ -88,7 +88,6 @@ def saved_bytes_per_pixel(layers: tuple[str, ...], pooling: str, device_type: st
 
 @functools.lru_cache(maxsize=None)
 def network_bytes(layers: tuple[str, ...], pooling: str) -> int:
-    from .features import deepest_of
     network = VGG19Features(deepest_of(layers), pooling)
     return sum(p.numel() * 4 for p in network.parameters())
 
@@ -118,10 +117,14 @@ class MemoryModel:
         """Bytes of the whole-level buffers that blend tiling keeps beside one tile."""
         return height * width * 3 * self.element * BLEND_CANVAS_BUFFERS
 
+    def tiled_bytes(self, height: int, width: int, tile: int) -> int:
+        """Peak bytes of a blend-tiled height x width level with square tiles of side ``tile``."""
+        return self.canvas_bytes(height, width) + self.optimise_bytes(tile, tile)
+
     def largest_tile(self, height: int, width: int, budget: int, multiple: int = 16) -> int | None:
-        """Largest square tile side (a multiple of ``multiple``) that fits beside the canvas, or None."""
+        """Largest square tile side (a multiple of ``multiple``, at least MIN_TILE) that fits, or None."""
         room = budget - self.canvas_bytes(height, width) - self.fixed
         if room <= 0:
             return None
         side = int((room / self.per_pixel) ** 0.5) // multiple * multiple
-        return side if side >= 2 * multiple else None
+        return side if side >= MIN_TILE else None

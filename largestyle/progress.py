@@ -84,26 +84,27 @@ class ProgressPrinter:
         if self.bar is not None:
             self.bar.set_description_str(self.where, refresh=False)
 
-    def _advance(self, work: int, loss) -> None:
+    def _advance(self, work: int, loss, evaluation: str) -> None:
         self.done += work
         if self.bar is not None:
             self.bar.update(work)
-            self.bar.set_postfix_str(f"loss {loss.total:.4g}", refresh=False)
+            self.bar.set_postfix_str(f"eval {evaluation} loss {loss.total:.4g}", refresh=False)
             return
         now = time.monotonic()
         if now - self.last_log >= LOG_INTERVAL:
             self.last_log = now
             fraction = min(1.0, self.done / self.total)
             eta = (now - self.started) * (1 - fraction) / fraction if fraction else 0.0
-            self.write(f"{self.where}: {100 * fraction:.0f}% loss {loss.total:.4g} (content {loss.content:.3g}, "
+            self.write(f"{self.where} eval {evaluation}: {100 * fraction:.0f}% loss {loss.total:.4g} "
+                       f"(content {loss.content:.3g}, "
                        f"style {loss.style:.3g}, tv {loss.tv:.3g}), ETA {_duration(eta)}")
 
     def _on_Evaluation(self, event: ev.Evaluation):
-        self._advance(event.pixels, event.loss)
+        self._advance(event.pixels, event.loss, f"{event.evaluation}/{event.budget}")
 
     def _on_OptimisationFinished(self, event: ev.OptimisationFinished):
         if event.skipped:  # converged early: keep the bar's total honest
-            self._advance(event.skipped * event.pixels, event.loss)
+            self._advance(event.skipped * event.pixels, event.loss, f"{event.evaluations}/{event.evaluations}")
 
     def _on_LevelFinished(self, event: ev.LevelFinished):
         if self.bar is None:

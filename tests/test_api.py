@@ -130,3 +130,15 @@ def test_readme_example_runs(tmp_path, monkeypatch):
     with pytest.warns(largestyle.LargestyleWarning):
         exec(compile(code, str(README), "exec"), {})
     assert Image.open(tmp_path / "photo-styled.png").size == (48, 32)
+
+
+def test_tile_size_over_budget_is_announced(content, style):
+    seen = []
+    config = make_config(target_size=64, max_memory="1MB", tile_size=32, passes=1, **FAST)
+    Engine(config, seen.append).render(largestyle.load_image(content), largestyle.load_image(style))
+    notices = [e for e in seen if isinstance(e, ev.Notice) and e.kind == "tile-over-budget"]
+    assert len(notices) == 1 and "32 px tiles need about" in notices[0].message
+    seen.clear()
+    Engine(make_config(target_size=64, **FAST), seen.append).render(
+        largestyle.load_image(content), largestyle.load_image(style))
+    assert not [e for e in seen if isinstance(e, ev.Notice) and e.kind == "tile-over-budget"]

@@ -162,3 +162,11 @@ def test_python_dash_m_runs(images, tmp_path):
     missing = subprocess.run([sys.executable, "-m", "largestyle", "render", "nope.png", str(style)],
                              capture_output=True, text=True, timeout=300)
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
+
+
+def test_budget_too_small_for_any_tile(images, tmp_path, capsys):
+    content, style = images
+    out = tmp_path / "o.png"
+    code, err = run_cli(capsys, "render", content, style, "-o", out, *FAST, "--max-memory", "1MB")
+    _assert_clean_failure(code, err, out)
+    assert "too small to tile" in err and "--max-memory" in err

@@ -37,7 +37,8 @@ def test_log_lines_when_not_a_terminal(monkeypatch):
     text = stream.getvalue()
     assert "largestyle: warning: random network in use" in text
     assert "level 2/2: 80x60 tiled" in text and "32 px tiles in a 1x3 grid" in text
-    assert "level 2/2 pass 1/1 tile 3/3: 100% loss 2.5" in text  # skipped evaluations count as done
+    assert "level 1/2 eval 2/4: " in text
+    assert "level 2/2 pass 1/1 tile 3/3 eval 1/1: 100% loss 2.5" in text  # skipped evaluations count as done
     assert "ETA" in text and "rendered in" in text
     assert printer.done == printer.total
 
@@ -47,7 +48,7 @@ def test_bar_on_a_terminal():
     printer = progress.ProgressPrinter(stream, terminal=True)
     feed(printer)
     text = stream.getvalue()
-    assert "100%|" in text and "level 2/2 pass 1/1 tile 3/3" in text
+    assert "100%|" in text and "level 2/2 pass 1/1 tile 3/3" in text and "eval 1/1 loss 2.5" in text
     assert "largestyle: warning: random network in use" in text
 
 
