@@ -27,6 +27,7 @@ test: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(PY) bench/bench_evaluation.py
+	$(PY) bench/bench_memory.py
 
 clean:
 	rm -rf $(VENV) out
