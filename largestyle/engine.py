@@ -5,6 +5,7 @@ Takes and returns tensors, reports through typed events, never prints.
 
 from __future__ import annotations
 
+import functools
 import time
 
 import torch
@@ -12,7 +13,7 @@ import torch
 from . import events as ev
 from .config import MIN_TILE, RenderConfig, format_bytes
 from .errors import LargestyleError
-from .features import VGG19Features, deepest_of
+from .features import VGG19Features, deepest_of, halo
 from .memory import MemoryModel, memory_budget, resolve_device
 from .objective import Objective, content_targets, style_targets
 from .optimize import minimize
@@ -53,11 +54,18 @@ class Engine:
             self._network = network
         return self._network.to(self.device)
 
+    @functools.cached_property
+    def memory(self) -> MemoryModel:
+        return MemoryModel(self.layers, self.config.pooling, self.device, self.config.history_size)
+
+    @functools.cached_property
+    def budget(self) -> int:
+        return memory_budget(self.device, self.config.max_memory)
+
     def plan(self, height: int, width: int) -> tuple[tuple[ev.LevelPlan, ...], int]:
         """Each level's plan for content of height x width, and the memory budget used."""
         cfg = self.config
-        model = MemoryModel(self.layers, cfg.pooling, self.device, cfg.history_size)
-        budget = memory_budget(self.device, cfg.max_memory)
+        model, budget = self.memory, self.budget
         plans = []
         for index, (h, w) in enumerate(level_shapes(cfg.target_size, height, width)):
             evaluations = cfg.iterations * (cfg.first_level_factor if index == 0 else 1)
@@ -119,7 +127,11 @@ class Engine:
     def _style_targets(self, network, style, level: ev.LevelPlan):
         long_side = max(MIN_STYLE_SIDE, round(max(level.height, level.width) * self.config.style_scale))
         resized = resize(style, fit_long_side(*style.shape[-2:], long_side))
-        return style_targets(network, resized, self.config.style_layers)
+        core = None
+        if self.memory.forward_bytes(*resized.shape[-2:]) > self.budget:
+            # Too large for one forward pass: sum the Gram matrices over windows that fit.
+            core = self.memory.largest_core(self.budget, halo(self.config.style_layers))
+        return style_targets(network, resized, self.config.style_layers, core)
 
     def _start(self, previous, level_content, level: ev.LevelPlan) -> torch.Tensor:
         if previous is not None:

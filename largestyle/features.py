@@ -54,6 +54,17 @@ def receptive_field(layer: str) -> tuple[int, int]:
     return size, jump
 
 
+def halo(layers) -> int:
+    """Context (px) a tile needs on each side for ``layers`` to match the untiled network.
+
+    The receptive-field radius of the deepest layer, rounded up to a multiple of 16
+    (VGG-19's largest stride) so that a tile's pooled feature grids line up with the
+    whole image's: 80 px for relu5_1.
+    """
+    radius = receptive_field(deepest_of(layers))[0] // 2
+    return -(-radius // 16) * 16
+
+
 def conv_channels() -> dict[str, tuple[int, int]]:
     """conv name -> (in_channels, out_channels) for the full VGG-19."""
     channels, previous = {}, 3

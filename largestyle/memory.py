@@ -22,6 +22,8 @@ BLEND_CANVAS_BUFFERS = 8
 # Backward-pass temporaries (gradients of the widest layers, allocator slack), as a
 # multiple of one 64-channel activation.
 TRANSIENT_ACTIVATIONS = 4
+# A forward pass without gradients holds about this many 64-channel activations at once.
+FORWARD_ACTIVATIONS = 3
 CPU_RAM_SHARE = 0.5
 CUDA_FREE_SHARE = 0.8
 
@@ -101,6 +103,7 @@ class MemoryModel:
         element = torch.finfo(dtype).bits // 8
         self.activation_per_pixel = saved_bytes_per_pixel(layers, pooling, device.type, dtype)
         self.transient_per_pixel = TRANSIENT_ACTIVATIONS * 64 * element
+        self.forward_per_pixel = FORWARD_ACTIVATIONS * 64 * element
         self.image_per_pixel = (2 * history_size + FIXED_IMAGE_BUFFERS) * 3 * element
         self.fixed = network_bytes(layers, pooling)
         self.element = element
@@ -112,6 +115,15 @@ class MemoryModel:
     def optimise_bytes(self, height: int, width: int) -> int:
         """Peak bytes to optimise a height x width image (or tile) in one piece."""
         return int(self.fixed + height * width * self.per_pixel)
+
+    def forward_bytes(self, height: int, width: int) -> int:
+        """Peak bytes of a forward pass without gradients (style and content targets)."""
+        return int(self.fixed + height * width * self.forward_per_pixel)
+
+    def largest_core(self, budget: int, context: int) -> int:
+        """Largest core side (a multiple of 16, at least 16) whose window with ``context`` fits a forward pass."""
+        room = max(0.0, (budget - self.fixed) / self.forward_per_pixel)
+        return max(16, (int(room ** 0.5) - 2 * context) // 16 * 16)
 
     def canvas_bytes(self, height: int, width: int) -> int:
         """Bytes of the whole-level buffers that blend tiling keeps beside one tile."""

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import torch
 
 from .config import RenderConfig
-from .features import VGG19Features
+from .features import VGG19Features, halo, receptive_field
 from .losses import content_loss, gram, style_loss, tv_loss
+from .tiling import halo_tiles
 
 
 @dataclass(frozen=True)
@@ -22,9 +23,30 @@ class LossTerms:
 
 
 @torch.no_grad()
-def style_targets(network: VGG19Features, style: torch.Tensor, layers) -> dict[str, torch.Tensor]:
-    """Gram matrices of the style image, one per style layer."""
-    return {layer: gram(features) for layer, features in network(style, layers).items()}
+def style_targets(network: VGG19Features, style: torch.Tensor, layers,
+                  core: int | None = None, context: int | None = None) -> dict[str, torch.Tensor]:
+    """Gram matrices of the style image, one per style layer.
+
+    With ``core`` (a multiple of 16) the image is evaluated in core-plus-halo
+    windows and each window's core features are summed into the Gram, so memory
+    is bounded by the window size; with the default ``context`` (the halo the
+    layers' receptive field needs) the result equals the untiled Gram to
+    floating-point precision.
+    """
+    height, width = style.shape[-2:]
+    if core is None or core >= max(height, width):
+        return {layer: gram(features) for layer, features in network(style, layers).items()}
+    sums = {}
+    for tile in halo_tiles(height, width, core, halo(layers) if context is None else context):
+        top, left, bottom, right = tile.window
+        for layer, features in network(style[..., top:bottom, left:right], layers).items():
+            stride = receptive_field(layer)[1]
+            core_features = features[..., (tile.core[0] - top) // stride:(tile.core[2] - top) // stride,
+                                     (tile.core[1] - left) // stride:(tile.core[3] - left) // stride].flatten(2)
+            sums[layer] = sums.get(layer, 0) + core_features @ core_features.transpose(1, 2)
+    # Pooling floors odd sizes, so a layer of stride s has (H // s) x (W // s) positions.
+    return {layer: total / ((height // receptive_field(layer)[1]) * (width // receptive_field(layer)[1]))
+            for layer, total in sums.items()}
 
 
 @torch.no_grad()

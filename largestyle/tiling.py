@@ -18,7 +18,9 @@ __all__ = [
     "Axis",
     "BlendAccumulator",
     "BlendGrid",
+    "HaloTile",
     "Tile",
+    "halo_tiles",
     "ramp_window",
     "shifts_for_passes",
 ]
@@ -236,3 +238,32 @@ class BlendAccumulator:
                 f"blend is incomplete: {self.added} of {len(self._expected)} tiles added "
                 f"(missing indices {missing[:8]}{'...' if len(missing) > 8 else ''})")
         return self.grid.crop(self.total) / weight
+
+
+@dataclass(frozen=True)
+class HaloTile:
+    """A core region and the window (core plus halo, clipped to the image) evaluated for it.
+
+    Coordinates are (top, left, bottom, right), bottom and right exclusive. Cores
+    partition the image; windows start on the same multiple of 16 as the cores.
+    """
+
+    core: tuple[int, int, int, int]
+    window: tuple[int, int, int, int]
+
+
+def halo_tiles(height: int, width: int, core: int, halo: int) -> tuple[HaloTile, ...]:
+    """Cores of side ``core`` covering a height x width image, each with ``halo`` px of context.
+
+    ``core`` and ``halo`` must be multiples of 16, so every window starts where
+    VGG-19's pooled grids (stride up to 16) line up with the whole image's.
+    """
+    if core < 16 or core % 16 or halo < 0 or halo % 16:
+        raise ValueError(f"core ({core}) and halo ({halo}) must be multiples of 16, core >= 16")
+    tiles = []
+    for top in range(0, height, core):
+        for left in range(0, width, core):
+            bottom, right = min(top + core, height), min(left + core, width)
+            window = (max(0, top - halo), max(0, left - halo), min(height, bottom + halo), min(width, right + halo))
+            tiles.append(HaloTile((top, left, bottom, right), window))
+    return tuple(tiles)
