@@ -75,9 +75,10 @@ def render_tensor(content, style, **options):
 def test_tile_as_large_as_the_image_gives_the_untiled_result(content, style):
     whole = render_tensor(content, style, target_size=64)
     one_tile = render_tensor(content, style, target_size=64, max_memory="1MB", tile_size=64)
-    torch.testing.assert_close(one_tile, whole, rtol=0, atol=0)
+    # The tiny budget also makes the style Gram be summed over windows: equal up to float32 rounding.
+    torch.testing.assert_close(one_tile, whole, rtol=0, atol=1e-4)
     tiled = render_tensor(content, style, target_size=64, max_memory="1MB", tile_size=32, passes=1)
-    assert tiled.shape == whole.shape and not torch.equal(tiled, whole)
+    assert tiled.shape == whole.shape and float((tiled - whole).abs().max()) > 1e-3
 
 
 def test_each_tile_gets_its_own_content_target(content, style, monkeypatch):
