@@ -28,6 +28,7 @@ test: $(INSTALLED)
 bench: $(INSTALLED)
 	$(PY) bench/bench_evaluation.py
 	$(PY) bench/bench_memory.py
+	$(PY) bench/bench_hugepages.py
 
 clean:
 	rm -rf $(VENV) out

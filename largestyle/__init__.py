@@ -4,7 +4,14 @@
 ``RenderConfig``, ``Engine`` and ``largestyle.events`` give finer control.
 """
 
+import os
+
 __version__ = "0.1.0"
+
+# Huge pages stop PyTorch's CPU allocator from faulting large buffers back in on every
+# evaluation (bench/bench_hugepages.py). PyTorch reads this once, at its first allocation,
+# so it is set before torch is imported; a user's own setting wins.
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 from .api import LargestyleWarning, render, run  # noqa: E402
 from .config import RenderConfig, make_config  # noqa: E402
