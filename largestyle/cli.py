@@ -110,9 +110,23 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"largestyle: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except (MemoryError, RuntimeError) as exc:
+        if args.debug or not _out_of_memory(exc):
+            raise
+        print("largestyle: error: out of memory; set a smaller --max-memory (or --tile-size) so more "
+              "levels are tiled", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("largestyle: interrupted; no output written", file=sys.stderr)
         return 130
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """True for host or device out-of-memory errors, which PyTorch raises in several forms."""
+    import torch
+    text = str(exc).lower()
+    return (isinstance(exc, (MemoryError, torch.OutOfMemoryError))
+            or any(sign in text for sign in ("out of memory", "can't allocate memory", "not enough memory")))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,25 @@ from __future__ import annotations
 import torch
 
 
+class _Gram(torch.autograd.Function):
+    """F Fᵀ · scale with a one-product backward: dF = (dG + dGᵀ) F · scale.
+
+    Autograd's own backward of ``flat @ flat.T`` does two products and adds two
+    feature-sized gradients; this does one product and no add.
+    """
+
+    @staticmethod
+    def forward(ctx, flat: torch.Tensor, scale: float) -> torch.Tensor:
+        ctx.save_for_backward(flat)
+        ctx.scale = scale
+        return torch.bmm(flat, flat.transpose(1, 2)).mul_(scale)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (flat,) = ctx.saved_tensors
+        return torch.bmm(grad + grad.transpose(1, 2), flat).mul_(ctx.scale), None
+
+
 def gram(features: torch.Tensor) -> torch.Tensor:
     """Gram matrix F Fᵀ / (H·W) of (N, C, H, W) features -> (N, C, C).
 
@@ -18,8 +37,7 @@ def gram(features: torch.Tensor) -> torch.Tensor:
     same for an image and any repetition of it.
     """
     n, c, h, w = features.shape
-    flat = features.reshape(n, c, h * w)
-    return flat @ flat.transpose(1, 2) / (h * w)
+    return _Gram.apply(features.reshape(n, c, h * w), 1.0 / (h * w))
 
 
 def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from largestyle.cli import main
@@ -170,3 +171,17 @@ def test_budget_too_small_for_any_tile(images, tmp_path, capsys):
     code, err = run_cli(capsys, "render", content, style, "-o", out, *FAST, "--max-memory", "1MB")
     _assert_clean_failure(code, err, out)
     assert "too small to tile" in err and "--max-memory" in err
+
+
+def test_out_of_memory_is_one_clear_line(images, tmp_path, capsys, monkeypatch):
+    import largestyle.api
+
+    def exhausted(*args, **kwargs):
+        torch.empty(2 ** 50, dtype=torch.uint8)  # the host allocator's real error
+
+    monkeypatch.setattr(largestyle.api, "run", exhausted)
+    content, style = images
+    code, err = run_cli(capsys, "render", content, style, "-o", tmp_path / "o.png", *FAST)
+    assert code == 1 and err.strip() == ("largestyle: error: out of memory; set a smaller --max-memory "
+                                         "(or --tile-size) so more levels are tiled")
+    assert not (tmp_path / "o.png").exists()

@@ -200,3 +200,15 @@ def test_objective_terms_add_up_and_gradient_matches_total(network):
     # A small step against the gradient lowers the loss.
     step = 1e-3 / grad.abs().max()
     assert objective(image - step * grad)[1].total < terms.total
+
+
+def test_gram_gradient_matches_autograd_of_the_plain_product():
+    from largestyle.losses import gram as fast_gram
+
+    features = torch.rand(2, 5, 4, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(fast_gram, (features,))
+    weights = torch.rand(2, 5, 5, dtype=torch.float64)
+    (fast,) = torch.autograd.grad((fast_gram(features) * weights).sum(), features)
+    flat = features.reshape(2, 5, 12)
+    (plain,) = torch.autograd.grad(((flat @ flat.transpose(1, 2) / 12) * weights).sum(), features)
+    torch.testing.assert_close(fast, plain)
