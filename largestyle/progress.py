@@ -19,9 +19,9 @@ def describe_level(level: ev.LevelPlan, count: int) -> str:
     if level.mode == "whole":
         return f"{size} whole, {level.evaluations} evaluations (needs ~{format_bytes(level.estimated_bytes)})"
     rows, cols = level.grid
-    return (f"{size} tiled (whole would need ~{format_bytes(level.estimated_bytes)}): blend, "
-            f"{level.tile_size} px tiles in a {rows}x{cols} grid, {level.passes} passes, "
-            f"{level.evaluations} evaluations per tile")
+    return (f"{size} tiled (whole would need ~{format_bytes(level.estimated_bytes)}, tiled "
+            f"~{format_bytes(level.tiled_bytes)}): blend, {level.tile_size} px tiles in a {rows}x{cols} grid, "
+            f"{level.passes} passes, {level.evaluations} evaluations per tile")
 
 
 def _duration(seconds: float) -> str:

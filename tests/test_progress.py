@@ -9,7 +9,7 @@ from largestyle.objective import LossTerms
 LOSS = LossTerms(total=2.5, content=1.0, style=1.0, tv=0.5)
 LEVELS = (ev.LevelPlan(0, 30, 40, "whole", 4, 10 ** 6, 4 * 1200),
           ev.LevelPlan(1, 60, 80, "blend", 2, 10 ** 9, 2 * 3 * 1600, tile_size=32, grid=(1, 3),
-                       tiles_per_pass=(3,)))
+                       tiles_per_pass=(3,), tiled_bytes=5 * 2 ** 20))
 
 
 def feed(printer):
@@ -36,7 +36,8 @@ def test_log_lines_when_not_a_terminal(monkeypatch):
     feed(printer)
     text = stream.getvalue()
     assert "largestyle: warning: random network in use" in text
-    assert "level 2/2: 80x60 tiled" in text and "32 px tiles in a 1x3 grid" in text
+    assert "level 2/2: 80x60 tiled (whole would need ~953.7 MiB, tiled ~5.0 MiB)" in text
+    assert "32 px tiles in a 1x3 grid" in text
     assert "level 1/2 eval 2/4: " in text
     assert "level 2/2 pass 1/1 tile 3/3 eval 1/1: 100% loss 2.5" in text  # skipped evaluations count as done
     assert "ETA" in text and "rendered in" in text
