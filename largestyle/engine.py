@@ -17,12 +17,12 @@ from .features import VGG19Features, deepest_of, halo
 from .memory import MemoryModel, memory_budget, resolve_device
 from .objective import Objective, content_targets, style_targets
 from .optimize import minimize
-from .pyramid import fit_long_side, level_shapes, resize
+from .pyramid import fit_long_side, fit_short_side, level_shapes, resize
 from .tiling import BlendGrid, BlendAccumulator, shifts_for_passes
 from .weights import RANDOM_WEIGHTS_WARNING, load_network
 
-# Style images are never shrunk below this long side: VGG's pooling needs room.
-MIN_STYLE_SIDE = 32
+# VGG-19's four poolings need at least 16 px on every side of what the network sees.
+MIN_SIDE = 16
 
 
 def _batch(image: torch.Tensor) -> torch.Tensor:
@@ -68,6 +68,10 @@ class Engine:
         model, budget = self.memory, self.budget
         plans = []
         for index, (h, w) in enumerate(level_shapes(cfg.target_size, height, width)):
+            if min(h, w) < MIN_SIDE:
+                raise LargestyleError(
+                    f"pyramid level {index + 1} would be {w}x{h} px: VGG-19 needs at least {MIN_SIDE} px "
+                    f"on the short side; raise --target-size or crop the {width}x{height} content image")
             evaluations = cfg.iterations * (cfg.first_level_factor if index == 0 else 1)
             need = model.optimise_bytes(h, w)
             plan = ev.LevelPlan(index, h, w, "whole", evaluations, need, evaluations * h * w)
@@ -125,8 +129,10 @@ class Engine:
         return image[0].cpu()
 
     def _style_targets(self, network, style, level: ev.LevelPlan):
-        long_side = max(MIN_STYLE_SIDE, round(max(level.height, level.width) * self.config.style_scale))
-        resized = resize(style, fit_long_side(*style.shape[-2:], long_side))
+        shape = fit_long_side(*style.shape[-2:], round(max(level.height, level.width) * self.config.style_scale))
+        if min(shape) < MIN_SIDE:  # a small --style-scale or a thin style image: enlarge to what VGG needs
+            shape = fit_short_side(*style.shape[-2:], MIN_SIDE)
+        resized = resize(style, shape)
         core = None
         if self.memory.forward_bytes(*resized.shape[-2:]) > self.budget:
             # Too large for one forward pass: sum the Gram matrices over windows that fit.

@@ -11,7 +11,7 @@ from . import events as ev
 from .config import format_bytes
 
 # Seconds between log lines when the output is not a terminal.
-LOG_INTERVAL = 10.0
+LOG_INTERVAL = 5.0
 
 
 def describe_level(level: ev.LevelPlan, count: int) -> str:

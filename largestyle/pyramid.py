@@ -28,6 +28,13 @@ def fit_long_side(height: int, width: int, long_side: int) -> tuple[int, int]:
     return max(1, round(height * long_side / width)), long_side
 
 
+def fit_short_side(height: int, width: int, short_side: int) -> tuple[int, int]:
+    """(height, width) with the given short side and the aspect ratio of height x width."""
+    if height <= width:
+        return short_side, max(1, round(width * short_side / height))
+    return max(1, round(height * short_side / width)), short_side
+
+
 def level_shapes(target: int, height: int, width: int) -> list[tuple[int, int]]:
     """(height, width) of each level for content of height x width; the last is exactly the target."""
     return [fit_long_side(height, width, side) for side in long_sides(target)]

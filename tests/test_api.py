@@ -143,3 +143,15 @@ def test_tile_size_over_budget_is_announced(content, style):
     Engine(make_config(target_size=64, **FAST), seen.append).render(
         largestyle.load_image(content), largestyle.load_image(style))
     assert not [e for e in seen if isinstance(e, ev.Notice) and e.kind == "tile-over-budget"]
+
+
+def test_extreme_aspect_content_is_a_clear_error():
+    with pytest.raises(largestyle.LargestyleError, match="at least 16 px on the short side"):
+        render_tensor(smooth_image(6, 90), smooth_image(32, 32), target_size=64)
+
+
+def test_thin_style_image_and_tiny_style_scale_still_work(content):
+    thin = smooth_image(5, 200)
+    for scale in (1.0, 0.05):
+        image = render_tensor(content, thin, target_size=48, style_scale=scale, iterations=1)
+        assert tuple(image.shape) == (3, 32, 48)
