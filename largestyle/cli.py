@@ -7,13 +7,18 @@ cannot drift from the API.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import typing
 from pathlib import Path
 
 from . import __version__
-from .config import RenderConfig, make_config, option_fields
+from .config import WEIGHT_FORMATS, RenderConfig, make_config, option_fields
 from .errors import LargestyleError
+from .features import deepest_of, layer_sequence
+from .flavours import FLAVOURS
+from .weightfiles import read_weights, write_compact
+from .weights import NO_FETCH_ENV, SOURCES, WEIGHTS_DIR_ENV, fetch, find_weights
 
 EXIT_USAGE = 2
 
@@ -69,15 +74,33 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="largestyle", description="Neural style transfer at print resolution.")
     parser.add_argument("--version", action="version", version=f"largestyle {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    render = commands.add_parser("render", help="paint CONTENT in the style of STYLE",
+    render = commands.add_parser("render", help="paint CONTENT in the style of STYLE", parents=[common],
                                  description="Paint CONTENT in the style of STYLE.")
     render.add_argument("content", help="content image (the photo)")
     render.add_argument("style", help="style image (the artwork)")
     render.add_argument("-o", "--output", help="output image, .png or .jpg (default: CONTENT-STYLE.png here)")
     add_render_options(render)
     render.add_argument("-q", "--quiet", action="store_true", help="no progress output (warnings still shown)")
-    render.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+
+    weights = commands.add_parser("weights", help="fetch, inspect or convert VGG-19 weights",
+                                  description="Fetch, inspect or convert VGG-19 weights.")
+    actions = weights.add_subparsers(dest="action", metavar="ACTION", required=True)
+    fetch = actions.add_parser("fetch", parents=[common], help="download a flavour's official weights",
+                               description="Download, check the sha256, and keep only the features (about 80 MB).")
+    fetch.add_argument("--flavour", choices=tuple(SOURCES), default="torchvision",
+                       help="which network (default: torchvision)")
+    fetch.add_argument("--dir", help=f"where to keep it (default: ${WEIGHTS_DIR_ENV} or weights/)")
+    fetch.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    info = actions.add_parser("info", parents=[common], help="describe a weights file")
+    info.add_argument("file")
+    convert = actions.add_parser("convert", parents=[common], help="any supported format -> compact features-only file")
+    convert.add_argument("input")
+    convert.add_argument("output")
+    for action in (info, convert):
+        action.add_argument("--weights-format", choices=WEIGHT_FORMATS, help="format of the file (default: detected)")
     return parser
 
 
@@ -93,6 +116,8 @@ def run_render(args: argparse.Namespace) -> int:
     options = {f.name: getattr(args, f.name) for f in option_fields() if getattr(args, f.name) is not None}
     config = make_config(**options)
     output = check_output_path(args.output or default_output(args.content, args.style))
+    if config.weights is None:
+        fetch_once(quiet=args.quiet)
     printer = ProgressPrinter(quiet=args.quiet)
     image = run(args.content, args.style, config, printer)
     save_image(image, output)
@@ -101,10 +126,55 @@ def run_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def fetch_once(quiet: bool) -> None:
+    """Without trained weights, try one download; offline, say so and let the render go on."""
+    if find_weights() is not None or os.environ.get(NO_FETCH_ENV) == "1":
+        return
+    print("largestyle: no trained VGG-19 weights found; fetching them once "
+          f"(set {NO_FETCH_ENV}=1 to skip)", file=sys.stderr)
+    try:
+        path = fetch("torchvision", progress=not quiet)
+    except LargestyleError as exc:
+        print(f"largestyle: warning: {exc}", file=sys.stderr)
+    else:
+        print(f"largestyle: saved {path}", file=sys.stderr)
+
+
+def run_weights(args: argparse.Namespace) -> int:
+    if args.action == "fetch":
+        path = fetch(args.flavour, Path(args.dir) if args.dir else None, progress=not args.quiet)
+        print(f"saved {path} ({path.stat().st_size / 2 ** 20:.0f} MiB, features only)")
+    elif args.action == "info":
+        print(describe_weights(read_weights(Path(args.file), args.weights_format)))
+    else:
+        found = read_weights(Path(args.input), args.weights_format)
+        path = write_compact(found, Path(args.output))
+        print(f"wrote {path}: {found.flavour} flavour, {len(found.layers)} conv layers")
+    return 0
+
+
+def describe_weights(found) -> str:
+    flavour = FLAVOURS[found.flavour]
+    needed = [name for kind, name in layer_sequence(deepest_of(RenderConfig.content_layers + RenderConfig.style_layers))
+              if kind == "conv"]
+    usable = all(f"{name}.weight" in found.state for name in needed)
+    rows = [
+        ("file", found.path),
+        ("format", found.format),
+        ("flavour", f"{found.flavour}: {flavour.description} (chosen by {found.chosen_by})"),
+        ("sha256", found.sha256),
+        ("layers", f"{len(found.layers)} conv layers, {found.layers[0]} to {found.layers[-1]}"),
+        ("usable", f"{'yes' if usable else 'no'}: the default layers need {needed[0]} to {needed[-1]}"),
+        ("loss weights", f"content {flavour.content_weight:g}, style {flavour.style_weight:g}, "
+                         f"tv {flavour.tv_weight:g} (defaults for this flavour)"),
+    ]
+    return "\n".join(f"{name:<13}{value}" for name, value in rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"render": run_render}[args.command](args)
+        return {"render": run_render, "weights": run_weights}[args.command](args)
     except LargestyleError as exc:
         if args.debug:
             raise

@@ -20,6 +20,11 @@ LAYER_NAMES = (
     "relu5_1", "relu5_2", "relu5_3", "relu5_4",
 )
 
+# Content, style and TV weights for networks whose activations average about 1
+# (torchvision's, the normalised ones, the random one); other flavours scale them.
+DEFAULT_LOSS_WEIGHTS = (1.0, 1.0, 10.0)
+# Formats of weight files that --weights-format can force (see largestyle.weightfiles).
+WEIGHT_FORMATS = ("torchvision", "caffe", "lasagne", "named", "largestyle")
 # Smallest tile side: smaller tiles are mostly border, where VGG's deep layers see only padding.
 MIN_TILE = 32
 
@@ -55,9 +60,10 @@ class RenderConfig:
     """Settings of one render. Immutable; use ``dataclasses.replace`` to vary."""
 
     target_size: int = _opt(512, "long side of the output in pixels")
-    content_weight: float = _opt(1.0, "weight of the content loss")
-    style_weight: float = _opt(1.0, "weight of the style loss")
-    tv_weight: float = _opt(10.0, "weight of the total-variation (smoothness) loss")
+    content_weight: float | None = _opt(
+        None, "weight of the content loss (default: the weights flavour's, see `largestyle weights info`)")
+    style_weight: float | None = _opt(None, "weight of the style loss (default: the weights flavour's)")
+    tv_weight: float | None = _opt(None, "weight of the total-variation (smoothness) loss (default: the weights flavour's)")
     style_scale: float = _opt(1.0, "style image long side as a multiple of each level's long side")
     content_layers: tuple[str, ...] = _opt(("relu4_2",), "VGG-19 layers for the content loss", list=True)
     style_layers: tuple[str, ...] = _opt(
@@ -76,7 +82,10 @@ class RenderConfig:
         parse=parse_bytes)
     seed: int = _opt(0, "seed for noise initialisation")
     device: str = _opt("auto", "auto, cpu, cuda or cuda:N")
-    weights: str | None = _opt(None, "VGG-19 weights file (default: search weights/ and the torch hub cache)")
+    weights: str | None = _opt(
+        None, "VGG-19 weights file, or 'random' (default: search weights/ and the torch hub cache)")
+    weights_format: str | None = _opt(
+        None, "format of --weights (default: detected)", choices=WEIGHT_FORMATS)
 
     def __post_init__(self):
         self.validate()
@@ -88,7 +97,7 @@ class RenderConfig:
         if self.target_size < 16:
             bad(f"--target-size must be at least 16 px, got {self.target_size}")
         for name in ("content_weight", "style_weight", "tv_weight"):
-            if not getattr(self, name) >= 0:  # also rejects NaN
+            if getattr(self, name) is not None and not getattr(self, name) >= 0:  # also rejects NaN
                 bad(f"--{name.replace('_', '-')} must be a number >= 0")
         if not self.style_scale > 0:
             bad("--style-scale must be positive")
@@ -115,10 +124,17 @@ class RenderConfig:
             bad("--max-memory must be positive")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
             bad(f"--device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
-        for name in ("init", "pooling"):
+        for name in ("init", "pooling", "weights_format"):
             choices = _FIELDS[name].metadata["choices"]
-            if getattr(self, name) not in choices:
+            if getattr(self, name) not in choices + ((None,) if name == "weights_format" else ()):
                 bad(f"--{name} must be one of {', '.join(choices)}")
+
+    def with_loss_defaults(self, content: float, style: float, tv: float) -> RenderConfig:
+        """This config with unset loss weights taken from the given (the weights flavour's) defaults."""
+        return dataclasses.replace(
+            self, content_weight=content if self.content_weight is None else self.content_weight,
+            style_weight=style if self.style_weight is None else self.style_weight,
+            tv_weight=tv if self.tv_weight is None else self.tv_weight)
 
     @property
     def layer_weights(self) -> dict[str, float]:

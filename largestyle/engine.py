@@ -11,7 +11,7 @@ import time
 import torch
 
 from . import events as ev
-from .config import MIN_TILE, RenderConfig, format_bytes
+from .config import DEFAULT_LOSS_WEIGHTS, MIN_TILE, RenderConfig, format_bytes
 from .errors import LargestyleError
 from .features import VGG19Features, deepest_of, halo
 from .memory import MemoryModel, memory_budget, resolve_device
@@ -19,6 +19,7 @@ from .objective import Objective, content_targets, style_targets
 from .optimize import minimize
 from .pyramid import fit_long_side, fit_short_side, level_shapes, resize
 from .tiling import BlendGrid, BlendAccumulator, shifts_for_passes
+from .flavours import FLAVOURS
 from .weights import RANDOM_WEIGHTS_WARNING, load_network
 
 # VGG-19's four poolings need at least 16 px on every side of what the network sees.
@@ -50,7 +51,10 @@ class Engine:
     def network(self) -> VGG19Features:
         if self._network is None:
             network, self.weights_info = load_network(
-                self.config.weights, deepest_of(self.layers), self.config.pooling)
+                self.config.weights, deepest_of(self.layers), self.config.pooling, self.config.weights_format)
+            flavour = FLAVOURS[self.weights_info.flavour]
+            self.config = self.config.with_loss_defaults(
+                flavour.content_weight, flavour.style_weight, flavour.tv_weight)
             self._network = network
         return self._network.to(self.device)
 
@@ -110,8 +114,11 @@ class Engine:
                     f"level {level.index + 1}: {level.tile_size} px tiles need about "
                     f"{format_bytes(level.tiled_bytes)}, more than the {format_bytes(budget)} budget; "
                     "a smaller --tile-size (or none, to size tiles from the budget) is safer")))
-        self.emit(ev.RenderStarted(levels, str(self.device), budget,
-                                   info.flavour if info else "given", info.path if info else None))
+        self.config = self.config.with_loss_defaults(*DEFAULT_LOSS_WEIGHTS)  # a network given by the caller
+        cfg = self.config
+        self.emit(ev.RenderStarted(levels, str(self.device), budget, info.flavour if info else "given",
+                                   info and info.path, info and info.sha256,
+                                   (cfg.content_weight, cfg.style_weight, cfg.tv_weight)))
         image, used = None, 0
         for level in levels:
             level_started = time.perf_counter()

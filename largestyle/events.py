@@ -38,8 +38,10 @@ class RenderStarted:
     levels: tuple[LevelPlan, ...]
     device: str
     budget_bytes: int
-    weights: str  # 'torchvision' or 'random'
+    weights: str  # the weights flavour: 'torchvision', 'caffe', ..., or 'random'
     weights_path: str | None
+    weights_sha256: str | None
+    loss_weights: tuple[float, float, float]  # content, style, TV, as used
 
     @property
     def total_evaluations(self) -> int:

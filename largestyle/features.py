@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from .config import LAYER_NAMES
+from .flavours import FLAVOURS, Flavour
 
 # Output channels of each conv block; 'P' marks a 2x2 pooling layer.
 _BLOCKS = ((64, 64), (128, 128), (256, 256, 256, 256), (512, 512, 512, 512), (512, 512, 512, 512))
@@ -19,9 +20,6 @@ TORCHVISION_INDEX = {
     )
 }
 
-# ImageNet statistics that torchvision's VGG-19 expects for RGB input in [0, 1].
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def layer_sequence(deepest: str) -> list[tuple[str, str]]:
@@ -78,12 +76,12 @@ def conv_channels() -> dict[str, tuple[int, int]]:
 class VGG19Features(nn.Module):
     """VGG-19 features up to the deepest requested layer.
 
-    Takes RGB images in [0, 1] shaped (N, 3, H, W); normalises them as the weights
-    expect, and returns ``{layer_name: activation}`` for the requested layers.
+    Takes RGB images in [0, 1] shaped (N, 3, H, W); prepares them as the weights
+    flavour expects (see ``set_input``), and returns
+    ``{layer_name: activation}`` for the requested layers.
     """
 
-    def __init__(self, deepest: str = "relu5_1", pooling: str = "avg",
-                 mean=IMAGENET_MEAN, std=IMAGENET_STD):
+    def __init__(self, deepest: str = "relu5_1", pooling: str = "avg"):
         super().__init__()
         if pooling not in ("avg", "max"):
             raise ValueError(f"pooling must be 'avg' or 'max', got {pooling!r}")
@@ -94,9 +92,16 @@ class VGG19Features(nn.Module):
             name: nn.Conv2d(*channels[name], kernel_size=3, padding=1)
             for kind, name in self.sequence if kind == "conv"
         })
-        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
+        self.flavour = FLAVOURS["torchvision"]
         self.requires_grad_(False)
+
+    def set_input(self, flavour: Flavour) -> None:
+        """Prepare inputs as ``flavour``'s weights expect (channel order, scale, mean, std)."""
+        self.flavour = flavour
+
+    def prepare(self, image: torch.Tensor) -> torch.Tensor:
+        """RGB in [0, 1] -> the network's input."""
+        return self.flavour.prepare(image)
 
     @property
     def deepest(self) -> str:
@@ -108,7 +113,7 @@ class VGG19Features(nn.Module):
         if unknown:
             raise ValueError(f"layers {sorted(unknown)} are deeper than this network ({self.deepest})")
         pool = nn.functional.avg_pool2d if self.pooling == "avg" else nn.functional.max_pool2d
-        x = (image - self.mean) / self.std
+        x = self.prepare(image)
         out = {}
         for kind, name in self.sequence:
             if kind == "pool":

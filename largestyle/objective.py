@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .config import RenderConfig
+from .config import DEFAULT_LOSS_WEIGHTS, RenderConfig
 from .features import VGG19Features, halo, receptive_field
 from .losses import content_loss, gram, style_loss, tv_loss
 from .tiling import halo_tiles
@@ -62,7 +62,7 @@ class Objective:
         self.network = network
         self.content = content
         self.style = style
-        self.config = config
+        self.config = config.with_loss_defaults(*DEFAULT_LOSS_WEIGHTS)
         self.layer_weights = config.layer_weights
         self.layers = tuple(dict.fromkeys(tuple(content) + tuple(style)))
 

@@ -63,8 +63,10 @@ class ProgressPrinter:
     def _on_RenderStarted(self, event: ev.RenderStarted):
         self.total = max(1, event.total_work)
         self.levels = len(event.levels)
-        weights = event.weights_path or event.weights
-        self.write(f"device {event.device}, memory budget {format_bytes(event.budget_bytes)}, weights {weights}")
+        weights = f"{event.weights} ({event.weights_path})" if event.weights_path else event.weights
+        content, style, tv = event.loss_weights
+        self.write(f"device {event.device}, memory budget {format_bytes(event.budget_bytes)}, weights {weights}, "
+                   f"loss weights content {content:g} style {style:g} tv {tv:g}")
         for level in event.levels:
             self.write(describe_level(level, self.levels))
         if self.terminal:

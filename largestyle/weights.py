@@ -1,4 +1,4 @@
-"""Finding and loading VGG-19 weights, with a seeded random network as fallback."""
+"""Finding, fetching and loading VGG-19 weights, with a seeded random network as fallback."""
 
 from __future__ import annotations
 
@@ -9,26 +9,59 @@ from pathlib import Path
 import torch
 
 from .errors import LargestyleError
-from .features import TORCHVISION_INDEX, VGG19Features, layer_sequence
+from .features import VGG19Features, layer_sequence
+from .flavours import FLAVOURS
+from .weightfiles import read_weights, write_compact
 
-TORCHVISION_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
-# File names searched for, in order, in each weights directory.
-KNOWN_FILES = ("vgg19-dcbb9e9d.pth",)
 WEIGHTS_DIR_ENV = "LARGESTYLE_WEIGHTS_DIR"
+# Set to 1 to stop `largestyle render` from trying to download weights it cannot find.
+NO_FETCH_ENV = "LARGESTYLE_NO_FETCH"
 # The random network is the same for every render, whatever --seed says.
 RANDOM_SEED = 19
 
+
+@dataclass(frozen=True)
+class Source:
+    """Where a flavour's official file is published."""
+
+    url: str
+    file: str
+    sha256: str | None  # the published hash (or its prefix); None where the publisher gives none
+
+
+SOURCES = {
+    "torchvision": Source("https://download.pytorch.org/models/vgg19-dcbb9e9d.pth", "vgg19-dcbb9e9d.pth", "dcbb9e9d"),
+    # The neural-style ports' Caffe conversion; its download script re-saves the file, so no hash holds.
+    "caffe": Source("https://web.eecs.umich.edu/~justincj/models/vgg19-d01eb7cb.pth", "vgg19-d01eb7cb.pth", None),
+}
+TORCHVISION_URL = SOURCES["torchvision"].url
+
+
+def compact_name(flavour: str) -> str:
+    """File name of the features-only file that ``fetch`` and ``convert`` write."""
+    return f"vgg19-{flavour}-features.pth"
+
+
+# Searched for, in order, in each weights directory.
+KNOWN_FILES = (compact_name("torchvision"), compact_name("caffe"), "vgg19-dcbb9e9d.pth", "vgg19-d01eb7cb.pth",
+               "vgg19_normalized.pkl", "vgg_conv.pth")
+
 RANDOM_WEIGHTS_WARNING = (
     "no trained VGG-19 weights found: using a seeded RANDOM network, which transfers colour and "
-    "texture but far less of a painting's style. For real results download "
-    f"{TORCHVISION_URL} into the weights/ folder (or pass --weights PATH)."
+    "texture but far less of a painting's style. For real results run `largestyle weights fetch` "
+    f"(or download {TORCHVISION_URL} into the weights/ folder, or pass --weights PATH)."
 )
 
 
 @dataclass(frozen=True)
 class WeightsInfo:
-    flavour: str  # 'torchvision' or 'random'
-    path: str | None
+    """What a render used: recorded with its settings."""
+
+    flavour: str
+    path: str | None = None
+    sha256: str | None = None
+    format: str | None = None
+    chosen_by: str | None = None
 
     @property
     def is_random(self) -> bool:
@@ -53,41 +86,36 @@ def find_weights() -> Path | None:
     return None
 
 
-def load_network(weights: str | None, deepest: str, pooling: str) -> tuple[VGG19Features, WeightsInfo]:
-    """The network for a render: from ``weights`` (a path), found on disk, or random."""
-    path = Path(weights) if weights else find_weights()
+def load_network(weights: str | None, deepest: str, pooling: str,
+                 weights_format: str | None = None) -> tuple[VGG19Features, WeightsInfo]:
+    """The network for a render: from ``weights`` (a path, or 'random'), found on disk, or random."""
+    path = None if weights == "random" else Path(weights) if weights else find_weights()
     network = VGG19Features(deepest, pooling)
     if path is None:
         randomise(network)
-        return network, WeightsInfo("random", None)
-    network.convs.load_state_dict(read_torchvision_state(path, network))
-    return network, WeightsInfo("torchvision", str(path))
+        return network, WeightsInfo("random", chosen_by="--weights random" if weights else "no weights file found")
+    found = read_weights(path, weights_format)
+    missing = [name for name in network.convs if f"{name}.weight" not in found.state]
+    if missing:
+        raise LargestyleError(
+            f"weights file {path} stops before {missing[0]}, but the layers in use need up to {deepest}")
+    network.convs.load_state_dict({key: value for key, value in found.state.items()
+                                   if key.split(".")[0] in network.convs})
+    network.set_input(FLAVOURS[found.flavour])
+    return network, WeightsInfo(found.flavour, str(path), found.sha256, found.format, found.chosen_by)
 
 
-def read_torchvision_state(path: Path, network: VGG19Features) -> dict[str, torch.Tensor]:
-    """Conv weights for ``network`` from a torchvision VGG-19 state dict (full or features only)."""
-    if not path.is_file():
-        raise LargestyleError(f"weights file not found: {path}")
+def fetch(flavour: str = "torchvision", directory: Path | None = None, progress: bool = True) -> Path:
+    """Download a flavour's official file, check it, keep only its features (about 80 MB)."""
+    from .fetch import download
+
+    source = SOURCES[flavour]
+    directory = Path(directory) if directory else default_weights_dir()
+    full = download(source.url, directory / source.file, source.sha256, progress=progress)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch.load raises many kinds on files that are not state dicts
-        raise LargestyleError(f"cannot read weights file {path}: not a PyTorch state dict ({exc})") from None
-    if not isinstance(state, dict):
-        raise LargestyleError(f"weights file {path} holds a {type(state).__name__}, not a state dict")
-    state = {key.removeprefix("features."): value for key, value in state.items()}
-    wanted = {}
-    for name, conv in network.convs.items():
-        index = TORCHVISION_INDEX[name]
-        for part, expected in (("weight", conv.weight), ("bias", conv.bias)):
-            key = f"{index}.{part}"
-            if key not in state:
-                raise LargestyleError(f"weights file {path} has no features.{key}: not a torchvision VGG-19")
-            if tuple(state[key].shape) != tuple(expected.shape):
-                raise LargestyleError(
-                    f"weights file {path}: features.{key} has shape {tuple(state[key].shape)}, "
-                    f"VGG-19 needs {tuple(expected.shape)}")
-            wanted[f"{name}.{part}"] = state[key].float()
-    return wanted
+        return write_compact(read_weights(full, flavour), directory / compact_name(flavour))
+    finally:
+        full.unlink(missing_ok=True)
 
 
 @torch.no_grad()
@@ -98,10 +126,11 @@ def randomise(network: VGG19Features) -> None:
     (on a fixed smooth random image) removes the drift that 16 layers still show,
     so every layer's Gram matrices have comparable magnitude.
     """
+    network.set_input(FLAVOURS["random"])
     generator = torch.Generator().manual_seed(RANDOM_SEED)
-    probe = torch.rand(1, 3, 8, 8, generator=generator)
+    probe = torch.rand(1, 3, 8, 8, generator=generator).to(next(network.parameters()).dtype)
     x = torch.nn.functional.interpolate(probe, size=(64, 64), mode="bicubic", align_corners=False).clamp(0, 1)
-    x = (x - network.mean) / network.std
+    x = network.prepare(x)
     for kind, name in network.sequence:
         if kind == "pool":
             pool = torch.nn.functional.avg_pool2d if network.pooling == "avg" else torch.nn.functional.max_pool2d
@@ -116,3 +145,6 @@ def randomise(network: VGG19Features) -> None:
         conv.weight /= scale
         x = x / scale
 
+
+def conv_layers(deepest: str) -> list[str]:
+    return [name for kind, name in layer_sequence(deepest) if kind == "conv"]

@@ -3,7 +3,8 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def no_trained_weights(tmp_path_factory, monkeypatch):
-    """Tests see only the weights they make: no checkout or hub-cache files leak in."""
+    """Tests see only the weights they make, and nothing is downloaded."""
     empty = tmp_path_factory.mktemp("no-weights")
     monkeypatch.setenv("LARGESTYLE_WEIGHTS_DIR", str(empty))
     monkeypatch.setenv("TORCH_HOME", str(empty))
+    monkeypatch.setenv("LARGESTYLE_NO_FETCH", "1")

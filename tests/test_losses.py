@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from largestyle.config import make_config
+from largestyle.config import DEFAULT_LOSS_WEIGHTS, make_config
 from largestyle.features import VGG19Features
 from largestyle.losses import content_loss, gram, style_loss, tv_loss
 from largestyle.objective import Objective, content_targets, style_targets
@@ -164,7 +164,7 @@ SHALLOW = dict(content_layers=("relu3_1",), style_layers=("relu1_1", "relu2_1", 
 
 @pytest.mark.parametrize("seed", [0, 3])
 def test_objective_of_repeated_image_matches_original(network, seed):
-    config = make_config(**SHALLOW)
+    config = make_config(**SHALLOW).with_loss_defaults(*DEFAULT_LOSS_WEIGHTS)
     content = periodic(48, seed=seed + 1, mean=(0.3, 0.5, 0.7))
     image = periodic(48, seed=seed + 2)
     style = periodic(48, seed=seed + 3, mean=(0.7, 0.4, 0.3))

@@ -1,0 +1,161 @@
+"""Downloading a file (such as VGG-19 weights): streamed, sha256-checked, written atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.client
+import os
+import re
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .errors import LargestyleError
+
+_HEX = re.compile(r"[0-9a-fA-F]+")
+
+
+class FetchError(LargestyleError):
+    """A download that failed; nothing was saved at the destination."""
+
+
+def sha256_matches(actual: str, expected: str) -> bool:
+    """Whether ``actual`` (a full hex digest) starts with ``expected`` (full or a prefix), ignoring case."""
+    expected = expected.strip().lower()
+    return bool(expected) and len(expected) <= 64 and bool(_HEX.fullmatch(expected)) \
+        and actual.strip().lower().startswith(expected)
+
+
+def expected_hash_from_name(name: str) -> str | None:
+    """The sha256 prefix in a torch hub style file name: ``vgg19-dcbb9e9d.pth`` -> ``"dcbb9e9d"``.
+
+    It is the last ``-``-separated part of the stem when that is 8 to 64 hex digits; else None.
+    """
+    stem = Path(name).stem
+    if "-" not in stem:
+        return None
+    tail = stem.rsplit("-", 1)[1]
+    if 8 <= len(tail) <= 64 and _HEX.fullmatch(tail):
+        return tail.lower()
+    return None
+
+
+def download(url: str, destination: Path, sha256: str | None = None, progress: bool = True,
+             timeout: float = 30.0, chunk: int = 1 << 20) -> Path:
+    """Fetch ``url`` to ``destination`` and return its path.
+
+    Streams to a temporary file beside the destination, checks the sha256 (full digest
+    or prefix) when given, then renames into place. On any failure, interruption
+    included, no partial or temporary file remains and an existing destination is untouched.
+    """
+    destination = Path(destination)
+    if sha256 is not None:
+        sha256 = sha256.strip().lower()
+        if not sha256 or len(sha256) > 64 or not _HEX.fullmatch(sha256):
+            raise FetchError(f"invalid sha256 {sha256!r} for {destination.name}: expected up to 64 hex digits")
+    temporary = _make_temporary(destination)
+    try:
+        with contextlib.closing(_connect(url, destination, timeout)) as response:
+            digest = _stream(response, temporary, url, destination, progress, chunk)
+        actual = digest.hexdigest()
+        if sha256 is not None and not sha256_matches(actual, sha256):
+            raise FetchError(
+                f"downloaded {url} but its sha256 is {actual[:16]}…, expected {sha256}…: "
+                "the file is corrupt or not the one expected; nothing was saved")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes it private; give it a normal file's mode
+        os.replace(temporary, destination)
+    except BaseException as exc:
+        Path(temporary).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _write_error(destination, exc) from None
+        raise
+    return destination
+
+
+def _make_temporary(destination: Path) -> str:
+    """An empty private temporary file in the destination's folder (created if missing)."""
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(
+            dir=destination.parent, prefix="." + destination.name + ".", suffix=".part")
+    except OSError as exc:
+        raise _write_error(destination, exc) from None
+    os.close(handle)
+    return temporary
+
+
+def _write_error(destination: Path, exc: OSError) -> FetchError:
+    if isinstance(exc, PermissionError):
+        reason = "permission denied"
+    elif isinstance(exc, (FileExistsError, NotADirectoryError)) and not destination.parent.is_dir():
+        reason = f"{destination.parent} is not a folder"
+    elif isinstance(exc, IsADirectoryError) or destination.is_dir():
+        reason = "it is a directory"
+    else:
+        reason = exc.strerror or str(exc)
+    return FetchError(f"cannot write {destination}: {reason}; choose another folder with --dir")
+
+
+def _connect(url: str, destination: Path, timeout: float):
+    by_hand = f"Without internet access, download it on another machine and put it at {destination}"
+    try:
+        return urllib.request.urlopen(url, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        with contextlib.suppress(Exception):
+            exc.close()
+        raise FetchError(f"cannot download {url}: the server answered HTTP {exc.code} {exc.reason}. {by_hand}") from None
+    except urllib.error.URLError as exc:
+        raise FetchError(f"cannot download {url}: {_reason(exc.reason)}. {by_hand}") from None
+    except (OSError, http.client.HTTPException) as exc:  # timeouts, resets, bad status lines
+        raise FetchError(f"cannot download {url}: {_reason(exc)}. {by_hand}") from None
+
+
+def _reason(reason) -> str:
+    if isinstance(reason, OSError) and reason.strerror:
+        return reason.strerror
+    return str(reason) or type(reason).__name__
+
+
+def _content_length(response) -> int | None:
+    headers = getattr(response, "headers", None)
+    value = headers.get("Content-Length") if headers is not None else None
+    try:
+        length = int(value) if value is not None else None
+    except ValueError:
+        return None
+    return length if length is not None and length >= 0 else None
+
+
+def _stream(response, temporary: str, url: str, destination: Path, progress: bool, chunk: int):
+    """Copy the response body into ``temporary``, fsynced; return its sha256 hash object."""
+    expected = _content_length(response)
+    digest = hashlib.sha256()
+    received = 0
+    interrupted = (f"download of {url} was interrupted after {{received}} bytes ({{why}}); "
+                   "nothing was saved: run it again to start over")
+    with open(temporary, "wb") as stream, tqdm(
+            total=expected, unit="B", unit_scale=True, unit_divisor=1024, desc=destination.name,
+            disable=not progress, file=sys.stderr, leave=True) as bar:
+        while True:
+            try:
+                block = response.read(chunk)
+            except (OSError, http.client.HTTPException) as exc:
+                raise FetchError(interrupted.format(received=received, why=_reason(exc))) from None
+            if not block:
+                break
+            stream.write(block)
+            digest.update(block)
+            received += len(block)
+            bar.update(len(block))
+        if expected is not None and received < expected:
+            raise FetchError(interrupted.format(received=received, why=f"expected {expected} bytes"))
+        stream.flush()
+        os.fsync(stream.fileno())
+    return digest
