@@ -5,16 +5,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.client
-import os
 import re
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from tqdm import tqdm
 
+from .atomic import atomic_write
 from .errors import LargestyleError
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
@@ -58,37 +57,19 @@ def download(url: str, destination: Path, sha256: str | None = None, progress: b
         sha256 = sha256.strip().lower()
         if not sha256 or len(sha256) > 64 or not _HEX.fullmatch(sha256):
             raise FetchError(f"invalid sha256 {sha256!r} for {destination.name}: expected up to 64 hex digits")
-    temporary = _make_temporary(destination)
-    try:
-        with contextlib.closing(_connect(url, destination, timeout)) as response:
-            digest = _stream(response, temporary, url, destination, progress, chunk)
-        actual = digest.hexdigest()
-        if sha256 is not None and not sha256_matches(actual, sha256):
-            raise FetchError(
-                f"downloaded {url} but its sha256 is {actual[:16]}…, expected {sha256}…: "
-                "the file is corrupt or not the one expected; nothing was saved")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes it private; give it a normal file's mode
-        os.replace(temporary, destination)
-    except BaseException as exc:
-        Path(temporary).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise _write_error(destination, exc) from None
-        raise
-    return destination
-
-
-def _make_temporary(destination: Path) -> str:
-    """An empty private temporary file in the destination's folder (created if missing)."""
     try:
         destination.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(
-            dir=destination.parent, prefix="." + destination.name + ".", suffix=".part")
+        # The temporary file exists before connecting: an unwritable folder fails without a download.
+        with atomic_write(destination, suffix=".part") as stream:
+            with contextlib.closing(_connect(url, destination, timeout)) as response:
+                actual = _stream(response, stream, url, destination, progress, chunk).hexdigest()
+            if sha256 is not None and not sha256_matches(actual, sha256):
+                raise FetchError(
+                    f"downloaded {url} but its sha256 is {actual[:16]}…, expected {sha256}…: "
+                    "the file is corrupt or not the one expected; nothing was saved")
     except OSError as exc:
         raise _write_error(destination, exc) from None
-    os.close(handle)
-    return temporary
+    return destination
 
 
 def _write_error(destination: Path, exc: OSError) -> FetchError:
@@ -133,14 +114,14 @@ def _content_length(response) -> int | None:
     return length if length is not None and length >= 0 else None
 
 
-def _stream(response, temporary: str, url: str, destination: Path, progress: bool, chunk: int):
-    """Copy the response body into ``temporary``, fsynced; return its sha256 hash object."""
+def _stream(response, stream, url: str, destination: Path, progress: bool, chunk: int):
+    """Copy the response body into ``stream``; return its sha256 hash object."""
     expected = _content_length(response)
     digest = hashlib.sha256()
     received = 0
     interrupted = (f"download of {url} was interrupted after {{received}} bytes ({{why}}); "
                    "nothing was saved: run it again to start over")
-    with open(temporary, "wb") as stream, tqdm(
+    with tqdm(
             total=expected, unit="B", unit_scale=True, unit_divisor=1024, desc=destination.name,
             disable=not progress, file=sys.stderr, leave=True) as bar:
         while True:
@@ -156,6 +137,4 @@ def _stream(response, temporary: str, url: str, destination: Path, progress: boo
             bar.update(len(block))
         if expected is not None and received < expected:
             raise FetchError(interrupted.format(received=received, why=f"expected {expected} bytes"))
-        stream.flush()
-        os.fsync(stream.fileno())
     return digest

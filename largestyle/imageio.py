@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .atomic import atomic_write
 from .errors import LargestyleError
 
 # Output formats by file extension (Pillow format names).
@@ -106,20 +106,11 @@ def save_image(image, path) -> Path:
     path = check_output_path(path)
     if not isinstance(image, torch.Tensor):
         image = load_image(image, "output")
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fmt = OUTPUT_FORMATS[path.suffix.lower()]
+    options = {"quality": JPEG_QUALITY, "subsampling": 0} if fmt == "JPEG" else {}
     try:
-        with os.fdopen(handle, "wb") as stream:
-            options = {"quality": JPEG_QUALITY, "subsampling": 0} if OUTPUT_FORMATS[path.suffix.lower()] == "JPEG" else {}
-            to_pil(image).save(stream, format=OUTPUT_FORMATS[path.suffix.lower()], **options)
-            stream.flush()
-            os.fsync(stream.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes it private; give it a normal file's mode
-        os.replace(temporary, path)
-    except BaseException as exc:
-        Path(temporary).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise LargestyleError(f"cannot write {path}: {exc.strerror or exc}") from None
-        raise
+        with atomic_write(path) as stream:
+            to_pil(image).save(stream, format=fmt, **options)
+    except OSError as exc:
+        raise LargestyleError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path

@@ -11,13 +11,13 @@ import hashlib
 import os
 import pickle
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .atomic import atomic_write
 from .config import WEIGHT_FORMATS
 from .errors import LargestyleError
 from .features import TORCHVISION_INDEX, conv_channels
@@ -124,25 +124,12 @@ def write_compact(weights: WeightsFile, out_path) -> Path:
                   for key, value in _checked(weights.state, {}, weights.path).items()},
     }
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+        with atomic_write(path) as stream:
+            torch.save(content, stream)
     except OSError as exc:
         raise LargestyleError(f"cannot write {path}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(content, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes it private; give it a normal file's mode
-        os.replace(temporary, path)
-    except BaseException as exc:
-        Path(temporary).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise LargestyleError(f"cannot write {path}: {exc.strerror or exc}") from None
-        if isinstance(exc, Exception):
-            raise LargestyleError(f"cannot write {path}: {_brief(exc)}") from None
-        raise
+    except Exception as exc:
+        raise LargestyleError(f"cannot write {path}: {_brief(exc)}") from None
     return path
 
 

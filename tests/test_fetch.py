@@ -6,7 +6,7 @@ import urllib.request
 
 import pytest
 
-from largestyle import fetch
+from largestyle import atomic, fetch
 from largestyle.errors import LargestyleError
 from largestyle.fetch import FetchError, download, expected_hash_from_name, sha256_matches
 
@@ -237,7 +237,7 @@ def test_permission_denied_creating_the_temporary(source, out, monkeypatch):
     def mkstemp(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(fetch.tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", mkstemp)
     with pytest.raises(FetchError) as caught:
         download(source.as_uri(), out / "w.pth", progress=False)
     assert str(caught.value) == f"cannot write {out / 'w.pth'}: permission denied; choose another folder with --dir"
