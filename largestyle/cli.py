@@ -7,6 +7,7 @@ cannot drift from the API.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import typing
@@ -16,11 +17,14 @@ from . import __version__
 from .config import WEIGHT_FORMATS, RenderConfig, make_config, option_fields
 from .errors import LargestyleError
 from .features import deepest_of, layer_sequence
-from .flavours import FLAVOURS
+from .flavours import FLAVOURS, normalized_flavour
+from .normalize import normalize
+from .pyramid import fit_long_side, resize
 from .weightfiles import read_weights, write_compact
 from .weights import NO_FETCH_ENV, SOURCES, WEIGHTS_DIR_ENV, fetch, find_weights
 
 EXIT_USAGE = 2
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 
 
 def _scalar_type(hint) -> type:
@@ -99,7 +103,15 @@ def build_parser() -> argparse.ArgumentParser:
     convert = actions.add_parser("convert", parents=[common], help="any supported format -> compact features-only file")
     convert.add_argument("input")
     convert.add_argument("output")
-    for action in (info, convert):
+    normalize = actions.add_parser(
+        "normalize", parents=[common], help="rescale every filter to mean activation 1 over some images",
+        description="Gatys normalisation: the network's function is unchanged (up to a per-channel factor) "
+                    "and the style layers are weighed more evenly. Writes a compact features-only file.")
+    normalize.add_argument("input")
+    normalize.add_argument("output")
+    normalize.add_argument("--images", required=True, help="folder of images to measure the activations on")
+    normalize.add_argument("--size", type=int, default=256, help="long side the images are resized to (default: 256)")
+    for action in (info, convert, normalize):
         action.add_argument("--weights-format", choices=WEIGHT_FORMATS, help="format of the file (default: detected)")
     return parser
 
@@ -146,11 +158,31 @@ def run_weights(args: argparse.Namespace) -> int:
         print(f"saved {path} ({path.stat().st_size / 2 ** 20:.0f} MiB, features only)")
     elif args.action == "info":
         print(describe_weights(read_weights(Path(args.file), args.weights_format)))
+    elif args.action == "normalize":
+        found = read_weights(Path(args.input), args.weights_format)
+        images = [resize(image[None], fit_long_side(*image.shape[-2:], args.size))
+                  for image in load_folder(Path(args.images))]
+        state = normalize(found.state, FLAVOURS[found.flavour], images)
+        flavour = normalized_flavour(found.flavour)
+        path = write_compact(dataclasses.replace(found, state=state, flavour=flavour), Path(args.output))
+        print(f"wrote {path}: {flavour} flavour, normalised on {len(images)} images")
     else:
         found = read_weights(Path(args.input), args.weights_format)
         path = write_compact(found, Path(args.output))
         print(f"wrote {path}: {found.flavour} flavour, {len(found.layers)} conv layers")
     return 0
+
+
+def load_folder(folder: Path) -> list:
+    """Every image in ``folder``, as (3, H, W) tensors."""
+    from .imageio import load_image
+
+    if not folder.is_dir():
+        raise LargestyleError(f"--images {folder}: not a folder")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise LargestyleError(f"--images {folder}: no images ({', '.join(IMAGE_SUFFIXES)}) in it")
+    return [load_image(path, "normalisation") for path in files]
 
 
 def describe_weights(found) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -61,3 +62,15 @@ FLAVOURS = {
 }
 
 
+
+# Files rescaled by `largestyle weights normalize`: the same input, activations averaging 1.
+for _name in ("torchvision", "caffe"):
+    FLAVOURS[f"{_name}-normalized"] = dataclasses.replace(
+        FLAVOURS[_name], name=f"{_name}-normalized",
+        content_weight=DEFAULT_LOSS_WEIGHTS[0], style_weight=DEFAULT_LOSS_WEIGHTS[1], tv_weight=DEFAULT_LOSS_WEIGHTS[2],
+        description=FLAVOURS[_name].description + "; filters rescaled to mean activation 1")
+
+
+def normalized_flavour(name: str) -> str:
+    """The flavour of a file after `weights normalize`: activations average 1, same input."""
+    return f"{name}-normalized" if f"{name}-normalized" in FLAVOURS else name

@@ -259,7 +259,9 @@ def test_prepare_known_pixel():
 
 
 def test_flavour_defaults():
-    assert set(FLAVOURS) == {"torchvision", "caffe", "lasagne", "gatys", "random"}
+    assert set(FLAVOURS) == {"torchvision", "caffe", "lasagne", "gatys", "random",
+                             "torchvision-normalized", "caffe-normalized"}
+    assert FLAVOURS["caffe-normalized"].scale == 256 and FLAVOURS["caffe-normalized"].style_weight == 1.0
     caffe = FLAVOURS["caffe"]
     assert caffe.content_weight == pytest.approx(1 / 57.856 ** 2)
     assert caffe.style_weight == pytest.approx(1 / 57.856 ** 4)
