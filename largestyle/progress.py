@@ -63,7 +63,9 @@ class ProgressPrinter:
     def _on_RenderStarted(self, event: ev.RenderStarted):
         self.total = max(1, event.total_work)
         self.levels = len(event.levels)
-        weights = f"{event.weights} ({event.weights_path})" if event.weights_path else event.weights
+        weights = event.weights
+        if event.weights_path:
+            weights += f" ({event.weights_path}, sha256 {event.weights_sha256[:12]}…)"
         content, style, tv = event.loss_weights
         self.write(f"device {event.device}, memory budget {format_bytes(event.budget_bytes)}, weights {weights}, "
                    f"loss weights content {content:g} style {style:g} tv {tv:g}")
