@@ -117,7 +117,7 @@ class Engine:
         self.config = self.config.with_loss_defaults(*DEFAULT_LOSS_WEIGHTS)  # a network given by the caller
         cfg = self.config
         self.emit(ev.RenderStarted(levels, str(self.device), budget, info.flavour if info else "given",
-                                   info and info.path, info and info.sha256,
+                                   info and info.path, info and info.sha256, info and info.chosen_by,
                                    (cfg.content_weight, cfg.style_weight, cfg.tv_weight)))
         image, used = None, 0
         for level in levels:

@@ -41,6 +41,7 @@ class RenderStarted:
     weights: str  # the weights flavour: 'torchvision', 'caffe', ..., or 'random'
     weights_path: str | None
     weights_sha256: str | None
+    weights_chosen_by: str | None  # how the flavour was decided (known hash, --weights-format, heuristic)
     loss_weights: tuple[float, float, float]  # content, style, TV, as used
 
     @property

@@ -65,7 +65,7 @@ class ProgressPrinter:
         self.levels = len(event.levels)
         weights = event.weights
         if event.weights_path:
-            weights += f" ({event.weights_path}, sha256 {event.weights_sha256[:12]}…)"
+            weights += f" ({event.weights_path}, sha256 {event.weights_sha256[:12]}…, by {event.weights_chosen_by})"
         content, style, tv = event.loss_weights
         self.write(f"device {event.device}, memory budget {format_bytes(event.budget_bytes)}, weights {weights}, "
                    f"loss weights content {content:g} style {style:g} tv {tv:g}")

@@ -14,7 +14,7 @@ LEVELS = (ev.LevelPlan(0, 30, 40, "whole", 4, 10 ** 6, 4 * 1200),
 
 def feed(printer):
     printer(ev.Notice("random-weights", "random network in use"))
-    printer(ev.RenderStarted(LEVELS, "cpu", 2 ** 30, "random", None, None, (1.0, 1.0, 10.0)))
+    printer(ev.RenderStarted(LEVELS, "cpu", 2 ** 30, "random", None, None, "no weights file found", (1.0, 1.0, 10.0)))
     printer(ev.LevelStarted(LEVELS[0], 2))
     for i in range(1, 5):
         printer(ev.Evaluation(0, i, 4, LOSS, 1200))

@@ -107,7 +107,7 @@ def test_convert_then_render_with_the_file(tmp_path, capsys, torchvision_file, i
     assert "torchvision flavour, 16 conv layers" in text
     content, style = images
     code, _, err = run(capsys, "render", content, style, "-o", tmp_path / "o.png", *FAST, "--weights", out)
-    assert code == 0 and f"weights torchvision ({out}, sha256 " in err
+    assert code == 0 and f"weights torchvision ({out}, sha256 " in err and "by the file's flavour entry" in err
 
 
 @pytest.mark.parametrize("command", [["info"], ["convert"]])
