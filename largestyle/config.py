@@ -75,8 +75,12 @@ class RenderConfig:
     iterations: int = _opt(100, "loss evaluations per level (per tile and pass when tiled)")
     first_level_factor: int = _opt(3, "the first (smallest) level gets this many times --iterations")
     history_size: int = _opt(16, "L-BFGS history length")
+    tiling: str = _opt("blend", "how a level over the memory budget is tiled: blend (tiles optimised apart, "
+                       "feathered together) or exact (one optimisation, loss and gradient computed per tile)",
+                       choices=("blend", "exact"))
     passes: int = _opt(3, "blend passes over a tiled level; the grid shifts between passes")
-    tile_size: int | None = _opt(None, "tile side in pixels, a multiple of 16 (default: largest that fits --max-memory)")
+    tile_size: int | None = _opt(None, "tile side (exact: core side) in pixels, a multiple of 16 "
+                                 "(default: largest that fits --max-memory)")
     max_memory: int | None = _opt(
         None, "memory budget, e.g. 4GB (default: 80%% of free GPU memory, or 50%% of available RAM on CPU)",
         parse=parse_bytes)
@@ -124,7 +128,7 @@ class RenderConfig:
             bad("--max-memory must be positive")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
             bad(f"--device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
-        for name in ("init", "pooling", "weights_format"):
+        for name in ("init", "pooling", "tiling", "weights_format"):
             choices = _FIELDS[name].metadata["choices"]
             if getattr(self, name) not in choices + ((None,) if name == "weights_format" else ()):
                 bad(f"--{name} must be one of {', '.join(choices)}")

@@ -18,7 +18,8 @@ from .memory import MemoryModel, memory_budget, resolve_device
 from .objective import Objective, content_targets, style_targets
 from .optimize import minimize
 from .pyramid import fit_long_side, fit_short_side, level_shapes, resize
-from .tiling import BlendGrid, BlendAccumulator, shifts_for_passes
+from .exact import TiledObjective
+from .tiling import BlendAccumulator, BlendGrid, halo_tiles, shifts_for_passes
 from .flavours import FLAVOURS
 from .weights import RANDOM_WEIGHTS_WARNING, load_network
 
@@ -79,7 +80,9 @@ class Engine:
             evaluations = cfg.iterations * (cfg.first_level_factor if index == 0 else 1)
             need = model.optimise_bytes(h, w)
             plan = ev.LevelPlan(index, h, w, "whole", evaluations, need, evaluations * h * w)
-            if need > budget:
+            if need > budget and cfg.tiling == "exact":
+                plan = self._plan_exact(plan)
+            elif need > budget:
                 tile = cfg.tile_size or model.largest_tile(h, w, budget)
                 if tile is None:
                     raise LargestyleError(
@@ -95,6 +98,23 @@ class Engine:
                         tuple(len(grid.tiles) for grid in grids), model.tiled_bytes(h, w, tile))
             plans.append(plan)
         return tuple(plans), budget
+
+    def _plan_exact(self, whole: ev.LevelPlan) -> ev.LevelPlan:
+        h, w = whole.height, whole.width
+        context = halo(self.layers)
+        core = self.config.tile_size or self.memory.largest_core(h, w, self.budget, context)
+        if core is None:
+            raise LargestyleError(
+                f"memory budget {format_bytes(self.budget)} is too small for exact tiling of a {w}x{h} level: "
+                f"even 16 px cores need {format_bytes(self.memory.exact_bytes(h, w, 16, context))}; "
+                "raise --max-memory or lower --target-size")
+        tiles = halo_tiles(h, w, core, context)
+        if len(tiles) == 1:
+            return whole
+        window_pixels = sum((b - t) * (r - l) for t, l, b, r in (tile.window for tile in tiles))
+        return ev.LevelPlan(whole.index, h, w, "exact", whole.evaluations, whole.estimated_bytes,
+                            whole.evaluations * window_pixels, core, (-(-h // core), -(-w // core)),
+                            (len(tiles),), self.memory.exact_bytes(h, w, core, context))
 
     def render(self, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         """Stylise ``content`` ((3, H, W) RGB in [0, 1]) after ``style``; returns (3, h, w) on the CPU.
@@ -128,6 +148,9 @@ class Engine:
             start = self._start(image, level_content, level)
             if level.mode == "whole":
                 image, n = self._optimise(network, start, level_content, targets, level)
+            elif level.mode == "exact":
+                objective = TiledObjective(network, self.config, level_content, targets, level.tile_size)
+                image, n = self._minimize(objective, start, level)
             else:
                 image, n = self._blend(network, start, level_content, targets, level)
             used += n
@@ -143,7 +166,7 @@ class Engine:
         core = None
         if self.memory.forward_bytes(*resized.shape[-2:]) > self.budget:
             # Too large for one forward pass: sum the Gram matrices over windows that fit.
-            core = self.memory.largest_core(self.budget, halo(self.config.style_layers))
+            core = self.memory.largest_forward_core(self.budget, halo(self.config.style_layers))
         return style_targets(network, resized, self.config.style_layers, core)
 
     def _start(self, previous, level_content, level: ev.LevelPlan) -> torch.Tensor:
@@ -159,7 +182,9 @@ class Engine:
         """Optimise ``start`` against ``content``'s features and the style targets; clamp the result."""
         objective = Objective(network, self.config, content_targets(network, content, self.config.content_layers),
                               style_targets_)
+        return self._minimize(objective, start, level, pass_index, tile)
 
+    def _minimize(self, objective, start, level: ev.LevelPlan, pass_index: int = 0, tile: int = 0):
         pixels = start.shape[-2] * start.shape[-1]
 
         def on_evaluation(count, terms):

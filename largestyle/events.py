@@ -15,11 +15,11 @@ class LevelPlan:
     index: int
     height: int
     width: int
-    mode: str  # 'whole' or 'blend'
+    mode: str  # 'whole', 'blend' or 'exact'
     evaluations: int  # budget per optimisation (per tile and pass when tiled)
     estimated_bytes: int  # peak estimate of optimising the level whole
     work: int  # pixels processed by all of the level's evaluations, for progress and ETA
-    tile_size: int | None = None
+    tile_size: int | None = None  # blend: tile side; exact: core side
     grid: tuple[int, int] = (1, 1)  # tile rows x columns of the first pass
     tiles_per_pass: tuple[int, ...] = (1,)  # the grid shifts between passes, so counts may differ
     tiled_bytes: int | None = None  # peak estimate when tiled: the level's canvases plus one tile

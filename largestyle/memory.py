@@ -120,7 +120,7 @@ class MemoryModel:
         """Peak bytes of a forward pass without gradients (style and content targets)."""
         return int(self.fixed + height * width * self.forward_per_pixel)
 
-    def largest_core(self, budget: int, context: int) -> int:
+    def largest_forward_core(self, budget: int, context: int) -> int:
         """Largest core side (a multiple of 16, at least 16) whose window with ``context`` fits a forward pass."""
         room = max(0.0, (budget - self.fixed) / self.forward_per_pixel)
         return max(16, (int(room ** 0.5) - 2 * context) // 16 * 16)
@@ -132,6 +132,26 @@ class MemoryModel:
     def tiled_bytes(self, height: int, width: int, tile: int) -> int:
         """Peak bytes of a blend-tiled height x width level with square tiles of side ``tile``."""
         return self.canvas_bytes(height, width) + self.optimise_bytes(tile, tile)
+
+    def level_bytes(self, height: int, width: int) -> int:
+        """Whole-level buffers of exact tiling: image, gradient, L-BFGS history, cached content targets."""
+        content_cache = 512 / 64 * self.element  # relu4_2: 512 channels at stride 8
+        return int(height * width * (self.image_per_pixel + content_cache))
+
+    def exact_bytes(self, height: int, width: int, core: int, context: int) -> int:
+        """Peak bytes of an exact-tiled level: its buffers plus one window's backward pass."""
+        window = (core + 2 * context) ** 2
+        return int(self.fixed + self.level_bytes(height, width)
+                   + window * (self.activation_per_pixel + self.transient_per_pixel))
+
+    def largest_core(self, height: int, width: int, budget: int, context: int) -> int | None:
+        """Largest exact-tiling core (a multiple of 16) whose window fits beside the level's buffers."""
+        room = budget - self.fixed - self.level_bytes(height, width)
+        if room <= 0:
+            return None
+        side = int((room / (self.activation_per_pixel + self.transient_per_pixel)) ** 0.5) - 2 * context
+        side = side // 16 * 16
+        return side if side >= 16 else None
 
     def largest_tile(self, height: int, width: int, budget: int, multiple: int = 16) -> int | None:
         """Largest square tile side (a multiple of ``multiple``, at least MIN_TILE) that fits, or None."""

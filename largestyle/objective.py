@@ -38,15 +38,16 @@ def style_targets(network: VGG19Features, style: torch.Tensor, layers,
         return {layer: gram(features) for layer, features in network(style, layers).items()}
     sums = {}
     for tile in halo_tiles(height, width, core, halo(layers) if context is None else context):
-        top, left, bottom, right = tile.window
-        for layer, features in network(style[..., top:bottom, left:right], layers).items():
-            stride = receptive_field(layer)[1]
-            core_features = features[..., (tile.core[0] - top) // stride:(tile.core[2] - top) // stride,
-                                     (tile.core[1] - left) // stride:(tile.core[3] - left) // stride].flatten(2)
+        for layer, features in network(tile.cut(style), layers).items():
+            core_features = tile.core_of(features, receptive_field(layer)[1]).flatten(2)
             sums[layer] = sums.get(layer, 0) + core_features @ core_features.transpose(1, 2)
-    # Pooling floors odd sizes, so a layer of stride s has (H // s) x (W // s) positions.
-    return {layer: total / ((height // receptive_field(layer)[1]) * (width // receptive_field(layer)[1]))
-            for layer, total in sums.items()}
+    return {layer: total / positions(height, width, layer) for layer, total in sums.items()}
+
+
+def positions(height: int, width: int, layer: str) -> int:
+    """Feature positions of ``layer`` for a height x width input: pooling floors odd sizes."""
+    stride = receptive_field(layer)[1]
+    return (height // stride) * (width // stride)
 
 
 @torch.no_grad()

@@ -19,6 +19,10 @@ def describe_level(level: ev.LevelPlan, count: int) -> str:
     if level.mode == "whole":
         return f"{size} whole, {level.evaluations} evaluations (needs ~{format_bytes(level.estimated_bytes)})"
     rows, cols = level.grid
+    if level.mode == "exact":
+        return (f"{size} tiled (whole would need ~{format_bytes(level.estimated_bytes)}, tiled "
+                f"~{format_bytes(level.tiled_bytes)}): exact, {level.tile_size} px cores in a {rows}x{cols} grid, "
+                f"{level.evaluations} evaluations of the whole level")
     return (f"{size} tiled (whole would need ~{format_bytes(level.estimated_bytes)}, tiled "
             f"~{format_bytes(level.tiled_bytes)}): blend, {level.tile_size} px tiles in a {rows}x{cols} grid, "
             f"{level.passes} passes, {level.evaluations} evaluations per tile")

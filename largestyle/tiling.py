@@ -251,6 +251,21 @@ class HaloTile:
     core: tuple[int, int, int, int]
     window: tuple[int, int, int, int]
 
+    def cut(self, image: torch.Tensor) -> torch.Tensor:
+        """The window's pixels of an (N, C, H, W) image."""
+        top, left, bottom, right = self.window
+        return image[..., top:bottom, left:right]
+
+    def core_of(self, features: torch.Tensor, stride: int) -> torch.Tensor:
+        """The core's part of features computed on the window, at a layer of ``stride``.
+
+        Windows start on multiples of 16, so the window's feature grid lines up with
+        the image's; a core ending at the image edge keeps pooling's floor.
+        """
+        top, left = self.window[:2]
+        return features[..., (self.core[0] - top) // stride:(self.core[2] - top) // stride,
+                        (self.core[1] - left) // stride:(self.core[3] - left) // stride]
+
 
 def halo_tiles(height: int, width: int, core: int, halo: int) -> tuple[HaloTile, ...]:
     """Cores of side ``core`` covering a height x width image, each with ``halo`` px of context.
