@@ -89,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_render_options(render)
     render.add_argument("-q", "--quiet", action="store_true", help="no progress output (warnings still shown)")
 
+    plan = commands.add_parser("plan", parents=[common], help="show how a render would run, without rendering",
+                               description="Each level's size, strategy, tiles, memory and time estimates "
+                                           "(from a short calibration run), without rendering.")
+    plan.add_argument("content", help="content image (the photo)")
+    plan.add_argument("style", help="style image (the artwork)")
+    add_render_options(plan)
+
     weights = commands.add_parser("weights", help="fetch, inspect or convert VGG-19 weights",
                                   description="Fetch, inspect or convert VGG-19 weights.")
     actions = weights.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -125,8 +132,7 @@ def run_render(args: argparse.Namespace) -> int:
     from .imageio import check_output_path, save_image
     from .progress import ProgressPrinter
 
-    options = {f.name: getattr(args, f.name) for f in option_fields() if getattr(args, f.name) is not None}
-    config = make_config(**options)
+    config = make_config(**_render_options(args))
     output = check_output_path(args.output or default_output(args.content, args.style))
     if config.weights is None:
         fetch_once(quiet=args.quiet)
@@ -136,6 +142,25 @@ def run_render(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"wrote {output} ({image.shape[2]}x{image.shape[1]})", file=sys.stderr)
     return 0
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    from .engine import Engine
+    from .features import halo
+    from .imageio import load_image
+    from .planning import describe, seconds_per_pixel
+
+    config = make_config(**_render_options(args))
+    content = load_image(args.content, "content")
+    load_image(args.style, "style")
+    engine = Engine(config)
+    levels, budget = engine.plan(*content.shape[-2:])
+    print(describe(levels, budget, seconds_per_pixel(engine), halo(engine.layers)))
+    return 0
+
+
+def _render_options(args: argparse.Namespace) -> dict:
+    return {f.name: getattr(args, f.name) for f in option_fields() if getattr(args, f.name) is not None}
 
 
 def fetch_once(quiet: bool) -> None:
@@ -206,7 +231,7 @@ def describe_weights(found) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"render": run_render, "weights": run_weights}[args.command](args)
+        return {"render": run_render, "plan": run_plan, "weights": run_weights}[args.command](args)
     except LargestyleError as exc:
         if args.debug:
             raise

@@ -23,6 +23,8 @@ from .tiling import BlendAccumulator, BlendGrid, halo_tiles, shifts_for_passes
 from .flavours import FLAVOURS
 from .weights import RANDOM_WEIGHTS_WARNING, load_network
 
+# A forward pass's share of a forward+backward pass through VGG-19.
+FORWARD_SHARE = 1 / 3
 # VGG-19's four poolings need at least 16 px on every side of what the network sees.
 MIN_SIDE = 16
 
@@ -112,8 +114,9 @@ class Engine:
         if len(tiles) == 1:
             return whole
         window_pixels = sum((b - t) * (r - l) for t, l, b, r in (tile.window for tile in tiles))
-        return ev.LevelPlan(whole.index, h, w, "exact", whole.evaluations, whole.estimated_bytes,
-                            whole.evaluations * window_pixels, core, (-(-h // core), -(-w // core)),
+        # Pass 1 is a forward pass alone: about a third of a forward+backward.
+        work = round(whole.evaluations * window_pixels * (1 + FORWARD_SHARE))
+        return ev.LevelPlan(whole.index, h, w, "exact", whole.evaluations, whole.estimated_bytes, work, core, (-(-h // core), -(-w // core)),
                             (len(tiles),), self.memory.exact_bytes(h, w, core, context))
 
     def render(self, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:

@@ -28,7 +28,7 @@ def describe_level(level: ev.LevelPlan, count: int) -> str:
             f"{level.passes} passes, {level.evaluations} evaluations per tile")
 
 
-def _duration(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
     seconds = int(seconds)
     hours, rest = divmod(seconds, 3600)
     return f"{hours}h{rest // 60:02d}m{rest % 60:02d}s" if hours else f"{rest // 60}m{rest % 60:02d}s"
@@ -105,7 +105,7 @@ class ProgressPrinter:
             eta = (now - self.started) * (1 - fraction) / fraction if fraction else 0.0
             self.write(f"{self.where} eval {evaluation}: {100 * fraction:.0f}% loss {loss.total:.4g} "
                        f"(content {loss.content:.3g}, "
-                       f"style {loss.style:.3g}, tv {loss.tv:.3g}), ETA {_duration(eta)}")
+                       f"style {loss.style:.3g}, tv {loss.tv:.3g}), ETA {format_duration(eta)}")
 
     def _on_Evaluation(self, event: ev.Evaluation):
         self._advance(event.pixels, event.loss, f"{event.evaluation}/{event.budget}")
@@ -116,10 +116,10 @@ class ProgressPrinter:
 
     def _on_LevelFinished(self, event: ev.LevelFinished):
         if self.bar is None:
-            self.write(f"level {event.level + 1}/{self.levels} done in {_duration(event.seconds)}")
+            self.write(f"level {event.level + 1}/{self.levels} done in {format_duration(event.seconds)}")
 
     def _on_RenderFinished(self, event: ev.RenderFinished):
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-        self.write(f"rendered in {_duration(event.seconds)} ({event.evaluations} loss evaluations)")
+        self.write(f"rendered in {format_duration(event.seconds)} ({event.evaluations} loss evaluations)")

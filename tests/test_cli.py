@@ -185,3 +185,20 @@ def test_out_of_memory_is_one_clear_line(images, tmp_path, capsys, monkeypatch):
     assert code == 1 and err.strip() == ("largestyle: error: out of memory; set a smaller --max-memory "
                                          "(or --tile-size) so more levels are tiled")
     assert not (tmp_path / "o.png").exists()
+
+
+def test_plan_shows_levels_without_rendering(images, tmp_path, capsys):
+    content, style = images
+    code = main(["plan", str(content), str(style), "--target-size", "500", "--max-memory", "300MB",
+                 "--tiling", "exact", "--weights", "random"])
+    out = capsys.readouterr().out
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert lines[0].split()[:4] == ["level", "size", "strategy", "tiles"]
+    assert lines[1].startswith("1") and "250x167" in lines[1] and "whole" in lines[1]
+    assert "500x333" in lines[2] and "exact" in lines[2] and "80 px" in lines[2]
+    assert lines[-1].startswith("total: about") and "µs per pixel" in lines[-1]
+    assert not list(tmp_path.glob("*.png"))[2:]  # only the two inputs: nothing rendered
+    code = main(["plan", str(content), str(style), "--target-size", "500", "--max-memory", "150MB",
+                 "--tiling", "exact", "--weights", "random"])
+    assert code == 2 and "too small for exact tiling" in capsys.readouterr().err

@@ -76,3 +76,16 @@ def test_exact_render_matches_whole_render():
     # Nothing larger than a core plus its halo reaches the network, targets included.
     assert len(shapes) > 5 * 6
     assert max(h for h, w in shapes) <= 32 + 2 * 16 and max(w for h, w in shapes) <= 32 + 2 * 16
+
+
+def test_tiled_gradient_equals_untiled_in_float32():
+    net = VGG19Features("relu5_1")
+    randomise(net)
+    config = make_config()
+    generator = torch.Generator().manual_seed(2)
+    image, content, style = (torch.rand(1, 3, 97, 120, generator=generator) for _ in range(3))
+    targets = style_targets(net, style, config.style_layers)
+    _, whole = Objective(net, config, content_targets(net, content, config.content_layers),
+                         targets).value_and_grad(image)
+    _, tiled = TiledObjective(net, config, content, targets, 32).value_and_grad(image)
+    assert float((tiled - whole).abs().max() / whole.abs().max()) < 1e-4

@@ -1,0 +1,56 @@
+"""Estimates for `largestyle plan`: time per evaluation from a short calibration run."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from . import events as ev
+from .config import format_bytes
+from .engine import Engine
+from .objective import Objective, content_targets, style_targets
+from .progress import format_duration
+
+CALIBRATION_SIDE = 256
+
+
+def seconds_per_pixel(engine: Engine, repeats: int = 2) -> float:
+    """Measured seconds of one loss evaluation per pixel, on the engine's device."""
+    network, config = engine.network, engine.config
+    generator = torch.Generator().manual_seed(0)
+    image = torch.rand(1, 3, CALIBRATION_SIDE, CALIBRATION_SIDE, generator=generator).to(engine.device)
+    objective = Objective(network, config, content_targets(network, image, config.content_layers),
+                          style_targets(network, image, config.style_layers))
+    objective.value_and_grad(image)  # warm-up: allocations, kernel choice
+    if engine.device.type == "cuda":
+        torch.cuda.synchronize(engine.device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        objective.value_and_grad(image)
+    if engine.device.type == "cuda":
+        torch.cuda.synchronize(engine.device)
+    return (time.perf_counter() - start) / repeats / CALIBRATION_SIDE ** 2
+
+
+def describe(levels: tuple[ev.LevelPlan, ...], budget: int, per_pixel: float, context: int) -> str:
+    """A table of the plan: one row per level and a total."""
+    rows = [("level", "size", "strategy", "tiles", "halo", "peak memory", "s/eval", "evals", "level time")]
+    total = 0.0
+    for level in levels:
+        seconds = level.work * per_pixel
+        total += seconds
+        evaluations = level.total_evaluations if level.mode == "blend" else level.evaluations
+        tiles = "-" if level.mode == "whole" else (
+            f"{level.grid[0]}x{level.grid[1]} of {level.tile_size} px"
+            + (f", {level.passes} passes" if level.mode == "blend" else ""))
+        peak = level.estimated_bytes if level.mode == "whole" else level.tiled_bytes
+        rows.append((str(level.index + 1), f"{level.width}x{level.height}", level.mode, tiles,
+                     f"{context} px" if level.mode == "exact" else "-", format_bytes(peak),
+                     f"{seconds / evaluations:.3g}", str(evaluations), format_duration(seconds)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines.append(f"total: about {format_duration(total)}; memory budget {format_bytes(budget)}; "
+                 f"{per_pixel * 1e6:.3g} µs per pixel per evaluation, measured at {CALIBRATION_SIDE} px")
+    return "\n".join(lines)
+
