@@ -21,6 +21,7 @@ from .flavours import FLAVOURS, normalized_flavour
 from .normalize import normalize
 from .pyramid import fit_long_side, resize
 from .weightfiles import read_weights, write_compact
+from .memory import is_out_of_memory
 from .weights import NO_FETCH_ENV, SOURCES, WEIGHTS_DIR_ENV, fetch, find_weights
 
 EXIT_USAGE = 2
@@ -238,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"largestyle: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (MemoryError, RuntimeError) as exc:
-        if args.debug or not _out_of_memory(exc):
+        if args.debug or not is_out_of_memory(exc):
             raise
         print("largestyle: error: out of memory; set a smaller --max-memory (or --tile-size) so more "
               "levels are tiled", file=sys.stderr)
@@ -247,13 +248,6 @@ def main(argv: list[str] | None = None) -> int:
         print("largestyle: interrupted; no output written", file=sys.stderr)
         return 130
 
-
-def _out_of_memory(exc: BaseException) -> bool:
-    """True for host or device out-of-memory errors, which PyTorch raises in several forms."""
-    import torch
-    text = str(exc).lower()
-    return (isinstance(exc, (MemoryError, torch.OutOfMemoryError))
-            or any(sign in text for sign in ("out of memory", "can't allocate memory", "not enough memory")))
 
 
 if __name__ == "__main__":

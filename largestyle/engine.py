@@ -14,7 +14,7 @@ from . import events as ev
 from .config import DEFAULT_LOSS_WEIGHTS, MIN_TILE, RenderConfig, format_bytes
 from .errors import LargestyleError
 from .features import VGG19Features, deepest_of, halo
-from .memory import MemoryModel, memory_budget, resolve_device
+from .memory import MemoryModel, is_out_of_memory, memory_budget, resolve_device
 from .objective import Objective, content_targets, style_targets
 from .optimize import minimize
 from .pyramid import fit_long_side, fit_short_side, level_shapes, resize
@@ -49,6 +49,7 @@ class Engine:
         self.layers = tuple(dict.fromkeys(config.content_layers + config.style_layers))
         self.weights_info = None
         self._network = network
+        self._forced = set()  # levels tiled after running out of memory, even if the estimate fits
 
     @property
     def network(self) -> VGG19Features:
@@ -72,7 +73,6 @@ class Engine:
     def plan(self, height: int, width: int) -> tuple[tuple[ev.LevelPlan, ...], int]:
         """Each level's plan for content of height x width, and the memory budget used."""
         cfg = self.config
-        model, budget = self.memory, self.budget
         plans = []
         for index, (h, w) in enumerate(level_shapes(cfg.target_size, height, width)):
             if min(h, w) < MIN_SIDE:
@@ -80,31 +80,38 @@ class Engine:
                     f"pyramid level {index + 1} would be {w}x{h} px: VGG-19 needs at least {MIN_SIDE} px "
                     f"on the short side; raise --target-size or crop the {width}x{height} content image")
             evaluations = cfg.iterations * (cfg.first_level_factor if index == 0 else 1)
-            need = model.optimise_bytes(h, w)
-            plan = ev.LevelPlan(index, h, w, "whole", evaluations, need, evaluations * h * w)
-            if need > budget and cfg.tiling == "exact":
-                plan = self._plan_exact(plan)
-            elif need > budget:
-                tile = cfg.tile_size or model.largest_tile(h, w, budget)
-                if tile is None:
-                    raise LargestyleError(
-                        f"memory budget {format_bytes(budget)} is too small to tile a {w}x{h} level: "
-                        f"even {MIN_TILE} px tiles need {format_bytes(model.tiled_bytes(h, w, MIN_TILE))}; "
-                        "raise --max-memory or lower --target-size")
-                grids = [BlendGrid.plan(h, w, tile, shift) for shift in shifts_for_passes(tile, cfg.passes)]
-                if len(grids[0].tiles) > 1:
-                    plan = ev.LevelPlan(
-                        index, h, w, "blend", evaluations, need,
-                        evaluations * sum(grid.pixels_per_pass() for grid in grids), tile,
-                        (len(grids[0].rows.starts), len(grids[0].cols.starts)),
-                        tuple(len(grid.tiles) for grid in grids), model.tiled_bytes(h, w, tile))
-            plans.append(plan)
-        return tuple(plans), budget
+            plans.append(self._plan_level(index, h, w, evaluations, cfg.tile_size))
+        return tuple(plans), self.budget
 
-    def _plan_exact(self, whole: ev.LevelPlan) -> ev.LevelPlan:
+    def _plan_level(self, index: int, h: int, w: int, evaluations: int, tile: int | None) -> ev.LevelPlan:
+        """Whole if it fits the budget (and no smaller tile is forced), else tiled."""
+        need = self.memory.optimise_bytes(h, w)
+        whole = ev.LevelPlan(index, h, w, "whole", evaluations, need, evaluations * h * w)
+        if need <= self.budget and not (tile and tile < max(h, w) and index in self._forced):
+            return whole
+        return self._plan_exact(whole, tile) if self.config.tiling == "exact" else self._plan_blend(whole, tile)
+
+    def _plan_blend(self, whole: ev.LevelPlan, tile: int | None) -> ev.LevelPlan:
+        h, w, model = whole.height, whole.width, self.memory
+        tile = tile or model.largest_tile(h, w, self.budget)
+        if tile is None:
+            raise LargestyleError(
+                f"memory budget {format_bytes(self.budget)} is too small to tile a {w}x{h} level: "
+                f"even {MIN_TILE} px tiles need {format_bytes(model.tiled_bytes(h, w, MIN_TILE))}; "
+                "raise --max-memory or lower --target-size")
+        grids = [BlendGrid.plan(h, w, tile, shift) for shift in shifts_for_passes(tile, self.config.passes)]
+        if len(grids[0].tiles) == 1:
+            return whole
+        return ev.LevelPlan(
+            whole.index, h, w, "blend", whole.evaluations, whole.estimated_bytes,
+            whole.evaluations * sum(grid.pixels_per_pass() for grid in grids), tile,
+            (len(grids[0].rows.starts), len(grids[0].cols.starts)),
+            tuple(len(grid.tiles) for grid in grids), model.tiled_bytes(h, w, tile))
+
+    def _plan_exact(self, whole: ev.LevelPlan, core: int | None) -> ev.LevelPlan:
         h, w = whole.height, whole.width
         context = halo(self.layers)
-        core = self.config.tile_size or self.memory.largest_core(h, w, self.budget, context)
+        core = core or self.memory.largest_core(h, w, self.budget, context)
         if core is None:
             raise LargestyleError(
                 f"memory budget {format_bytes(self.budget)} is too small for exact tiling of a {w}x{h} level: "
@@ -116,8 +123,16 @@ class Engine:
         window_pixels = sum((b - t) * (r - l) for t, l, b, r in (tile.window for tile in tiles))
         # Pass 1 is a forward pass alone: about a third of a forward+backward.
         work = round(whole.evaluations * window_pixels * (1 + FORWARD_SHARE))
-        return ev.LevelPlan(whole.index, h, w, "exact", whole.evaluations, whole.estimated_bytes, work, core, (-(-h // core), -(-w // core)),
-                            (len(tiles),), self.memory.exact_bytes(h, w, core, context))
+        return ev.LevelPlan(whole.index, h, w, "exact", whole.evaluations, whole.estimated_bytes, work, core,
+                            (-(-h // core), -(-w // core)), (len(tiles),), self.memory.exact_bytes(h, w, core, context))
+
+    def _smaller(self, level: ev.LevelPlan) -> ev.LevelPlan | None:
+        """The level re-planned with tiles half as large, or None when they cannot shrink further."""
+        tile = (level.tile_size or max(level.height, level.width)) // 2 // 16 * 16
+        if tile < (16 if self.config.tiling == "exact" else MIN_TILE):
+            return None
+        self._forced.add(level.index)
+        return self._plan_level(level.index, level.height, level.width, level.evaluations, tile)
 
     def render(self, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         """Stylise ``content`` ((3, H, W) RGB in [0, 1]) after ``style``; returns (3, h, w) on the CPU.
@@ -149,17 +164,32 @@ class Engine:
             level_content = resize(content, (level.height, level.width))
             targets = self._style_targets(network, style, level)
             start = self._start(image, level_content, level)
-            if level.mode == "whole":
-                image, n = self._optimise(network, start, level_content, targets, level)
-            elif level.mode == "exact":
-                objective = TiledObjective(network, self.config, level_content, targets, level.tile_size)
-                image, n = self._minimize(objective, start, level)
-            else:
-                image, n = self._blend(network, start, level_content, targets, level)
+            while True:
+                try:
+                    image, n = self._run_level(network, start, level_content, targets, level)
+                    break
+                except (MemoryError, RuntimeError) as exc:
+                    smaller = self._smaller(level) if is_out_of_memory(exc) else None
+                    if smaller is None:
+                        raise
+                    self.emit(ev.Notice("out-of-memory", (
+                        f"level {level.index + 1}: out of memory with "
+                        f"{f'{level.tile_size} px tiles' if level.tile_size else 'the whole level'}; "
+                        f"retrying with {smaller.tile_size} px {smaller.mode} tiles")))
+                    level = smaller
+                    if self.device.type == "cuda":
+                        torch.cuda.empty_cache()
             used += n
             self.emit(ev.LevelFinished(level.index, time.perf_counter() - level_started))
         self.emit(ev.RenderFinished(time.perf_counter() - started, used))
         return image[0].cpu()
+
+    def _run_level(self, network, start, content, targets, level: ev.LevelPlan):
+        if level.mode == "whole":
+            return self._optimise(network, start, content, targets, level)
+        if level.mode == "exact":
+            return self._minimize(TiledObjective(network, self.config, content, targets, level.tile_size), start, level)
+        return self._blend(network, start, content, targets, level)
 
     def _style_targets(self, network, style, level: ev.LevelPlan):
         shape = fit_long_side(*style.shape[-2:], round(max(level.height, level.width) * self.config.style_scale))

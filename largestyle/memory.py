@@ -37,6 +37,13 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for host or device out-of-memory errors, which PyTorch raises in several forms."""
+    text = str(exc).lower()
+    return (isinstance(exc, (MemoryError, torch.OutOfMemoryError))
+            or any(sign in text for sign in ("out of memory", "can't allocate memory", "not enough memory")))
+
+
 def available_ram() -> int:
     """MemAvailable from /proc/meminfo, or free physical pages where that is missing."""
     try:
