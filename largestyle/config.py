@@ -75,9 +75,10 @@ class RenderConfig:
     iterations: int = _opt(100, "loss evaluations per level (per tile and pass when tiled)")
     first_level_factor: int = _opt(3, "the first (smallest) level gets this many times --iterations")
     history_size: int = _opt(16, "L-BFGS history length")
-    tiling: str = _opt("blend", "how a level over the memory budget is tiled: blend (tiles optimised apart, "
-                       "feathered together) or exact (one optimisation, loss and gradient computed per tile)",
-                       choices=("blend", "exact"))
+    tiling: str = _opt("auto", "how a level over the memory budget is tiled: exact (one optimisation, loss and "
+                       "gradient computed per tile), blend (tiles optimised apart, feathered together) or auto "
+                       "(exact where its whole-level buffers fit the budget, else blend)",
+                       choices=("auto", "exact", "blend"))
     passes: int = _opt(3, "blend passes over a tiled level; the grid shifts between passes")
     tile_size: int | None = _opt(None, "tile side (exact: core side) in pixels, a multiple of 16 "
                                  "(default: largest that fits --max-memory)")

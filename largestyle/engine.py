@@ -89,7 +89,21 @@ class Engine:
         whole = ev.LevelPlan(index, h, w, "whole", evaluations, need, evaluations * h * w)
         if need <= self.budget and not (tile and tile < max(h, w) and index in self._forced):
             return whole
-        return self._plan_exact(whole, tile) if self.config.tiling == "exact" else self._plan_blend(whole, tile)
+        return self._plan_exact(whole, tile) if self._tiling(h, w) == "exact" else self._plan_blend(whole, tile)
+
+    def _tiling(self, h: int, w: int) -> str:
+        """The strategy for a level that needs tiling.
+
+        auto takes exact whenever its whole-level buffers (image, gradient, L-BFGS history,
+        content targets: about 490 bytes per pixel) leave room for a window: at the same
+        number of evaluations it reached a 10x lower loss than blend, seam-free
+        (bench/bench_tiling.py). Blend keeps only about 100 bytes per pixel of the level,
+        so it remains the fallback for levels too large for that.
+        """
+        if self.config.tiling != "auto":
+            return self.config.tiling
+        fits = self.memory.largest_core(h, w, self.budget, halo(self.layers)) is not None
+        return "exact" if fits else "blend"
 
     def _plan_blend(self, whole: ev.LevelPlan, tile: int | None) -> ev.LevelPlan:
         h, w, model = whole.height, whole.width, self.memory
@@ -129,7 +143,7 @@ class Engine:
     def _smaller(self, level: ev.LevelPlan) -> ev.LevelPlan | None:
         """The level re-planned with tiles half as large, or None when they cannot shrink further."""
         tile = (level.tile_size or max(level.height, level.width)) // 2 // 16 * 16
-        if tile < (16 if self.config.tiling == "exact" else MIN_TILE):
+        if tile < (16 if level.mode == "exact" else MIN_TILE):
             return None
         self._forced.add(level.index)
         return self._plan_level(level.index, level.height, level.width, level.evaluations, tile)

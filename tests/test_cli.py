@@ -15,7 +15,7 @@ from largestyle.config import option_fields
 # Tiny and quick: one 64 px level, a few evaluations.
 FAST = ["--target-size", "64", "--iterations", "3", "--first-level-factor", "1"]
 # A budget no level fits in, with a tile size given, forces blend tiling.
-TILED = ["--max-memory", "1MB", "--tile-size", "32", "--passes", "2"]
+TILED = ["--max-memory", "1MB", "--tile-size", "32", "--passes", "2", "--tiling", "blend"]
 
 
 @pytest.fixture
@@ -202,3 +202,11 @@ def test_plan_shows_levels_without_rendering(images, tmp_path, capsys):
     code = main(["plan", str(content), str(style), "--target-size", "500", "--max-memory", "150MB",
                  "--tiling", "exact", "--weights", "random"])
     assert code == 2 and "too small for exact tiling" in capsys.readouterr().err
+
+
+def test_auto_tiling_takes_exact_where_its_buffers_fit_else_blend(images, capsys):
+    content, style = images
+    for budget, strategy in (("300MB", "exact"), ("120MB", "blend")):
+        assert main(["plan", str(content), str(style), "--target-size", "500", "--max-memory", budget,
+                     "--weights", "random"]) == 0
+        assert capsys.readouterr().out.splitlines()[2].split()[2] == strategy
