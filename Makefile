@@ -14,12 +14,13 @@ $(INSTALLED): requirements.txt pyproject.toml
 	touch $(INSTALLED)
 
 # Renders scikit-image's cat in the colours and texture of a generated painting;
-# a small memory budget makes the last level tiled, as a print-size render would be.
+# a small memory budget makes the last level tiled (exact tiling, chosen by
+# --tiling auto), as a print-size render would be.
 demo: $(INSTALLED)
 	$(PY) examples/prepare.py out/inputs
 	$(VENV)/bin/largestyle render out/inputs/chelsea.png out/inputs/painting.png \
 		-o out/chelsea-painting.png --target-size $(DEMO_SIZE) --max-memory 450MB \
-		--iterations 40 --passes 2
+		--iterations 40
 	@echo "demo output: out/chelsea-painting.png"
 
 test: $(INSTALLED)
