@@ -1,5 +1,8 @@
 import pytest
 
+from largestyle.features import VGG19Features
+from largestyle.weights import randomise
+
 
 @pytest.fixture(autouse=True)
 def no_trained_weights(tmp_path_factory, monkeypatch):
@@ -8,3 +11,11 @@ def no_trained_weights(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("LARGESTYLE_WEIGHTS_DIR", str(empty))
     monkeypatch.setenv("TORCH_HOME", str(empty))
     monkeypatch.setenv("LARGESTYLE_NO_FETCH", "1")
+
+
+@pytest.fixture(scope="session")
+def network():
+    """A float64 random VGG-19 to relu5_1, for exactness tests."""
+    net = VGG19Features("relu5_1").double()
+    randomise(net)
+    return net

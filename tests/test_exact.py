@@ -10,13 +10,6 @@ from largestyle.objective import Objective, content_targets, style_targets
 from largestyle.weights import randomise
 
 
-@pytest.fixture(scope="module")
-def network():
-    net = VGG19Features("relu5_1").double()
-    randomise(net)
-    return net
-
-
 def images(shape, seed):
     generator = torch.Generator().manual_seed(seed)
     return [torch.rand(1, 3, *shape, dtype=torch.float64, generator=generator) for _ in range(3)]

@@ -6,19 +6,11 @@ import torch
 import largestyle.engine as engine_module
 from largestyle.config import make_config
 from largestyle.engine import Engine
-from largestyle.features import VGG19Features, halo
+from largestyle.features import halo
 from largestyle.objective import style_targets
 from largestyle.tiling import halo_tiles
-from largestyle.weights import randomise
 
 LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-
-
-@pytest.fixture(scope="module")
-def network():
-    net = VGG19Features("relu5_1").double()
-    randomise(net)
-    return net
 
 
 def relative_error(a, b):
