@@ -156,7 +156,7 @@ def run_plan(args: argparse.Namespace) -> int:
     load_image(args.style, "style")
     engine = Engine(config)
     levels, budget = engine.plan(*content.shape[-2:])
-    print(describe(levels, budget, seconds_per_pixel(engine), halo(engine.layers)))
+    print(describe(levels, budget, seconds_per_pixel(engine), halo(engine.layers), engine.memory))
     return 0
 
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
+import platform
+from pathlib import Path
 
 import torch
 
+from .atomic import atomic_write
 from .config import MIN_TILE
 from .errors import LargestyleError
 from .features import VGG19Features, deepest_of
@@ -66,8 +70,39 @@ def memory_budget(device: torch.device, override: int | None = None) -> int:
     return int(available_ram() * CPU_RAM_SHARE)
 
 
+CALIBRATION_FILE = "calibration.json"
+
+
+def calibration_path() -> Path:
+    """Where measured calibrations are kept between runs: $XDG_CACHE_HOME/largestyle (or ~/.cache)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "largestyle" / CALIBRATION_FILE
+
+
 @functools.lru_cache(maxsize=None)
 def saved_bytes_per_pixel(layers: tuple[str, ...], pooling: str, device_type: str, dtype: torch.dtype) -> float:
+    """``measure_saved_bytes_per_pixel``, kept per device, dtype and torch version in the calibration file."""
+    device_name = torch.cuda.get_device_name() if device_type == "cuda" else platform.machine()
+    key = "|".join((device_type, device_name, str(dtype), torch.__version__, pooling, ",".join(layers)))
+    path = calibration_path()
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if not isinstance(known, dict) or not isinstance(known.get(key), (int, float)):
+        known = known if isinstance(known, dict) else {}
+        known[key] = measure_saved_bytes_per_pixel(layers, pooling, device_type, dtype)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_write(path) as stream:
+                stream.write(json.dumps(known, indent=1).encode())
+        except OSError:
+            pass  # an unwritable cache only costs a re-measurement next time
+    return float(known[key])
+
+
+def measure_saved_bytes_per_pixel(layers: tuple[str, ...], pooling: str, device_type: str,
+                                  dtype: torch.dtype) -> float:
     """Bytes autograd keeps per input pixel for the loss's backward pass, measured.
 
     Counts the distinct storages that autograd saves while the loss is built, at

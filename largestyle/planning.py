@@ -9,6 +9,7 @@ import torch
 from . import events as ev
 from .config import format_bytes
 from .engine import Engine
+from .memory import MemoryModel, calibration_path
 from .objective import Objective, content_targets, style_targets
 from .progress import format_duration
 
@@ -33,7 +34,8 @@ def seconds_per_pixel(engine: Engine, repeats: int = 2) -> float:
     return (time.perf_counter() - start) / repeats / CALIBRATION_SIDE ** 2
 
 
-def describe(levels: tuple[ev.LevelPlan, ...], budget: int, per_pixel: float, context: int) -> str:
+def describe(levels: tuple[ev.LevelPlan, ...], budget: int, per_pixel: float, context: int,
+             memory: MemoryModel) -> str:
     """A table of the plan: one row per level and a total."""
     rows = [("level", "size", "strategy", "tiles", "halo", "peak memory", "s/eval", "evals", "level time")]
     total = 0.0
@@ -52,5 +54,7 @@ def describe(levels: tuple[ev.LevelPlan, ...], budget: int, per_pixel: float, co
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
     lines.append(f"total: about {format_duration(total)}; memory budget {format_bytes(budget)}; "
                  f"{per_pixel * 1e6:.3g} µs per pixel per evaluation, measured at {CALIBRATION_SIDE} px")
+    lines.append(f"memory model: {memory.activation_per_pixel:.0f} bytes per pixel saved for the backward pass "
+                 f"(measured on this device, kept in {calibration_path()}), {memory.per_pixel:.0f} in all")
     return "\n".join(lines)
 

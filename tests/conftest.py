@@ -11,6 +11,7 @@ def no_trained_weights(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("LARGESTYLE_WEIGHTS_DIR", str(empty))
     monkeypatch.setenv("TORCH_HOME", str(empty))
     monkeypatch.setenv("LARGESTYLE_NO_FETCH", "1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache"))
 
 
 @pytest.fixture(scope="session")

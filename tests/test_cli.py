@@ -197,7 +197,8 @@ def test_plan_shows_levels_without_rendering(images, tmp_path, capsys):
     assert lines[0].split()[:4] == ["level", "size", "strategy", "tiles"]
     assert lines[1].startswith("1") and "250x167" in lines[1] and "whole" in lines[1]
     assert "500x333" in lines[2] and "exact" in lines[2] and "80 px" in lines[2]
-    assert lines[-1].startswith("total: about") and "µs per pixel" in lines[-1]
+    assert lines[-2].startswith("total: about") and "µs per pixel" in lines[-2]
+    assert lines[-1].startswith("memory model: ") and "calibration.json" in lines[-1]
     assert not list(tmp_path.glob("*.png"))[2:]  # only the two inputs: nothing rendered
     code = main(["plan", str(content), str(style), "--target-size", "500", "--max-memory", "150MB",
                  "--tiling", "exact", "--weights", "random"])

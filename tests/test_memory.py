@@ -93,3 +93,29 @@ def test_resolve_device():
 def test_resolve_device_without_cuda_raises():
     with pytest.raises(LargestyleError, match="cuda"):
         resolve_device("cuda:0")
+
+
+def test_calibration_is_measured_once_and_kept(tmp_path, monkeypatch):
+    import json
+
+    from largestyle import memory
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    calls = []
+    real = memory.measure_saved_bytes_per_pixel
+
+    def counted(*args):
+        calls.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(memory, "measure_saved_bytes_per_pixel", counted)
+    layers = ("relu1_1", "relu2_1")
+    for _ in range(2):
+        memory.saved_bytes_per_pixel.cache_clear()  # a new process, as far as the cache knows
+        value = memory.saved_bytes_per_pixel(layers, "avg", "cpu", torch.float32)
+    assert len(calls) == 1 and value > 0
+    stored = json.loads((tmp_path / "largestyle" / "calibration.json").read_text())
+    assert list(stored.values()) == [value] and "float32" in next(iter(stored))
+    (tmp_path / "largestyle" / "calibration.json").write_text("{ not json")
+    memory.saved_bytes_per_pixel.cache_clear()
+    assert memory.saved_bytes_per_pixel(layers, "avg", "cpu", torch.float32) == value and len(calls) == 2
