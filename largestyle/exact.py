@@ -22,7 +22,7 @@ import torch
 from .config import DEFAULT_LOSS_WEIGHTS, RenderConfig
 from .features import VGG19Features, halo, receptive_field
 from .losses import tv_loss
-from .objective import LossTerms, positions
+from .objective import LossTerms, positions, style_targets
 from .tiling import HaloTile, halo_tiles
 
 
@@ -38,8 +38,8 @@ class TiledObjective:
         self.content_layers = config.content_layers
         self.layers = tuple(dict.fromkeys(config.content_layers + tuple(style)))
         self.shape = tuple(content.shape[-2:])
-        self.tiles: tuple[HaloTile, ...] = halo_tiles(*self.shape, core, halo(self.layers) if context is None
-                                                      else context)
+        self.core, self.context = core, halo(self.layers) if context is None else context
+        self.tiles: tuple[HaloTile, ...] = halo_tiles(*self.shape, core, self.context)
         # Content targets of every core, kept between evaluations: relu4_2 holds 512
         # channels at 1/64 of the pixels, 32 bytes per image pixel.
         with torch.no_grad():
@@ -52,14 +52,8 @@ class TiledObjective:
         return tile.core_of(features, receptive_field(layer)[1])
 
     def _gram(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Pass 1: the level's Gram matrices, summed over cores."""
-        sums = {}
-        with torch.no_grad():
-            for tile in self.tiles:
-                for layer, features in self.network(tile.cut(image), tuple(self.style)).items():
-                    flat = self._core(tile, layer, features).flatten(2)
-                    sums[layer] = sums.get(layer, 0) + flat @ flat.transpose(1, 2)
-        return {layer: total / positions(*self.shape, layer) for layer, total in sums.items()}
+        """Pass 1: the level's Gram matrices, summed over the same windows."""
+        return style_targets(self.network, image, tuple(self.style), self.core, self.context)
 
     def value_and_grad(self, image: torch.Tensor) -> tuple[LossTerms, torch.Tensor]:
         cfg = self.config

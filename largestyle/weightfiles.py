@@ -142,10 +142,6 @@ def to_torchvision_state(state: dict) -> dict:
     return out
 
 
-def from_torchvision_state(state: dict, source="state dict") -> dict:
-    """Torchvision keys (with or without ``features.``; ``classifier.*`` ignored) -> canonical state."""
-    return _from_torchvision(state, source)
-
 
 # --- reading containers ---------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from .errors import LargestyleError
-from .features import VGG19Features, layer_sequence
+from .features import VGG19Features
 from .flavours import FLAVOURS
 from .weightfiles import read_weights, write_compact
 
@@ -144,7 +144,3 @@ def randomise(network: VGG19Features) -> None:
         scale = x.mean().clamp_min(1e-6)
         conv.weight /= scale
         x = x / scale
-
-
-def conv_layers(deepest: str) -> list[str]:
-    return [name for kind, name in layer_sequence(deepest) if kind == "conv"]
