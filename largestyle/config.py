@@ -27,6 +27,11 @@ DEFAULT_LOSS_WEIGHTS = (1.0, 1.0, 10.0)
 WEIGHT_FORMATS = ("torchvision", "caffe", "lasagne", "named", "largestyle")
 # Smallest tile side: smaller tiles are mostly border, where VGG's deep layers see only padding.
 MIN_TILE = 32
+# A render saves its in-level progress every this many loss evaluations or seconds,
+# whichever comes first (and always at a level's or blend tile's end). A 4096 px
+# level state is about 5 GB, so saving every few evaluations would cost more than it saves.
+CHECKPOINT_EVALUATIONS = 20
+CHECKPOINT_SECONDS = 600.0
 
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "t": 10**12, "tb": 10**12, "tib": 2**40}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import time
+from typing import Callable
 
 import torch
 
@@ -16,7 +17,8 @@ from .errors import LargestyleError
 from .features import VGG19Features, deepest_of, halo
 from .memory import MemoryModel, is_out_of_memory, memory_budget, resolve_device
 from .objective import Objective, content_targets, style_targets
-from .optimize import minimize
+from .optimize import LbfgsState, minimize
+from .checkpoints import CheckpointPolicy, Checkpoints, MemoryCheckpoints, RenderInterrupted
 from .pyramid import fit_long_side, fit_short_side, level_shapes, resize
 from .exact import TiledObjective
 from .tiling import BlendAccumulator, BlendGrid, halo_tiles, shifts_for_passes
@@ -42,8 +44,12 @@ class Engine:
     """One render's configuration, device and network; ``render`` runs it."""
 
     def __init__(self, config: RenderConfig, callback: ev.Callback | None = None,
-                 network: VGG19Features | None = None):
+                 network: VGG19Features | None = None, checkpoints: Checkpoints | None = None,
+                 should_stop: Callable[[], bool] | None = None, policy: CheckpointPolicy | None = None):
         self.config = config
+        self.checkpoints = checkpoints or MemoryCheckpoints()
+        self.should_stop = should_stop or (lambda: False)
+        self.policy = policy or CheckpointPolicy()
         self.device = resolve_device(config.device)
         self.emit = callback or (lambda event: None)
         self.layers = tuple(dict.fromkeys(config.content_layers + config.style_layers))
@@ -102,8 +108,43 @@ class Engine:
         """
         if self.config.tiling != "auto":
             return self.config.tiling
-        fits = self.memory.largest_core(h, w, self.budget, halo(self.layers)) is not None
-        return "exact" if fits else "blend"
+        return "exact" if self._exact_layout(h, w) is not None else "blend"
+
+    @functools.cached_property
+    def host_budget(self) -> int | None:
+        """Host memory for an exact level's buffers when the device cannot hold them; None on the CPU."""
+        return None if self.device.type == "cpu" else memory_budget(torch.device("cpu"))
+
+    def _exact_layout(self, h: int, w: int, core: int | None = None) -> tuple[int, bool, bool] | None:
+        """(core, level buffers on the host, content targets cached) for an exact level, or None.
+
+        On the device if the level's buffers fit there beside a window, else in host
+        memory (windows move to the device and their gradients back). Within that, the
+        content cache is kept or dropped, whichever gives less work: recomputing the
+        targets costs about 1.3x per evaluation (bench/bench_exact.py) but frees 32 bytes
+        per pixel, which can buy larger cores and so less halo overhead.
+        """
+        context = halo(self.layers)
+        for host in (None, self.host_budget) if self.host_budget else (None,):
+            layouts = []
+            for cache in (True, False):
+                fitting = self.memory.largest_core(h, w, self.budget, context, cache, host)
+                if fitting is not None and (core is None or core <= fitting):
+                    layouts.append((core or fitting, host is not None, cache))
+            if layouts:
+                return min(layouts, key=lambda layout: self._exact_work(h, w, layout[0], layout[2]))
+        # An explicit core larger than anything that fits: honoured, with a warning at the start.
+        return (core, False, True) if core else None
+
+    def _exact_work(self, h: int, w: int, core: int, cache_content: bool) -> float:
+        """Pixels through the network per evaluation, in forward+backward units.
+
+        Pass 1 is a forward pass alone, about a third of a forward+backward; recomputing
+        the content targets adds another forward pass (to relu4_2, counted whole).
+        """
+        windows = sum((b - t) * (r - l) for t, l, b, r in (tile.window for tile in halo_tiles(
+            h, w, core, halo(self.layers))))
+        return windows * (1 + FORWARD_SHARE * (1 if cache_content else 2))
 
     def _plan_blend(self, whole: ev.LevelPlan, tile: int | None) -> ev.LevelPlan:
         h, w, model = whole.height, whole.width, self.memory
@@ -125,20 +166,20 @@ class Engine:
     def _plan_exact(self, whole: ev.LevelPlan, core: int | None) -> ev.LevelPlan:
         h, w = whole.height, whole.width
         context = halo(self.layers)
-        core = core or self.memory.largest_core(h, w, self.budget, context)
-        if core is None:
+        layout = self._exact_layout(h, w, core)
+        if layout is None:
             raise LargestyleError(
                 f"memory budget {format_bytes(self.budget)} is too small for exact tiling of a {w}x{h} level: "
-                f"even 16 px cores need {format_bytes(self.memory.exact_bytes(h, w, 16, context))}; "
+                f"even 16 px cores need {format_bytes(self.memory.exact_bytes(h, w, 16, context, False))}; "
                 "raise --max-memory or lower --target-size")
+        core, on_host, cache = layout
         tiles = halo_tiles(h, w, core, context)
         if len(tiles) == 1:
             return whole
-        window_pixels = sum((b - t) * (r - l) for t, l, b, r in (tile.window for tile in tiles))
-        # Pass 1 is a forward pass alone: about a third of a forward+backward.
-        work = round(whole.evaluations * window_pixels * (1 + FORWARD_SHARE))
+        work = round(whole.evaluations * self._exact_work(h, w, core, cache))
         return ev.LevelPlan(whole.index, h, w, "exact", whole.evaluations, whole.estimated_bytes, work, core,
-                            (-(-h // core), -(-w // core)), (len(tiles),), self.memory.exact_bytes(h, w, core, context))
+                            (-(-h // core), -(-w // core)), (len(tiles),),
+                            self.memory.exact_bytes(h, w, core, context, cache, on_host), on_host, cache)
 
     def _smaller(self, level: ev.LevelPlan) -> ev.LevelPlan | None:
         """The level re-planned with tiles half as large, or None when they cannot shrink further."""
@@ -152,10 +193,12 @@ class Engine:
         """Stylise ``content`` ((3, H, W) RGB in [0, 1]) after ``style``; returns (3, h, w) on the CPU.
 
         The output's long side is ``config.target_size``, its aspect ratio the content's.
+        With checkpoints, finished levels and in-level progress are saved as it goes, and
+        a render given the same checkpoints continues where they stop, bit for bit.
         """
         started = time.perf_counter()
         content, style = _batch(content).to(self.device), _batch(style).to(self.device)
-        levels, budget = self.plan(*content.shape[-2:])  # first: it may refuse the render
+        levels, budget = self._resumable_plan(*content.shape[-2:])  # first: it may refuse the render
         network = self.network
         info = self.weights_info
         if info is not None and info.is_random:
@@ -172,7 +215,14 @@ class Engine:
                                    info and info.path, info and info.sha256, info and info.chosen_by,
                                    (cfg.content_weight, cfg.style_weight, cfg.tv_weight)))
         image, used = None, 0
-        for level in levels:
+        for position, level in enumerate(levels):
+            finished = self.checkpoints.load(f"level-{level.index + 1}")
+            if finished is not None:
+                image = finished.to(self.device)
+                used += level.total_evaluations
+                self.emit(ev.Resumed(level.index, level.total_evaluations, level.work))
+                continue
+            self._stop_if_asked(f"before level {level.index + 1}")
             level_started = time.perf_counter()
             self.emit(ev.LevelStarted(level, len(levels)))
             level_content = resize(content, (level.height, level.width))
@@ -191,19 +241,57 @@ class Engine:
                         f"{f'{level.tile_size} px tiles' if level.tile_size else 'the whole level'}; "
                         f"retrying with {smaller.tile_size} px {smaller.mode} tiles")))
                     level = smaller
+                    levels = levels[:position] + (level,) + levels[position + 1:]
+                    self._save_plan(levels, budget)  # a resume keeps the smaller tiles
                     if self.device.type == "cuda":
                         torch.cuda.empty_cache()
             used += n
+            self.checkpoints.finished_level(level.index + 1, image)
+            self.checkpoints.discard(f"level-{level.index + 1}-progress")
             self.emit(ev.LevelFinished(level.index, time.perf_counter() - level_started))
         self.emit(ev.RenderFinished(time.perf_counter() - started, used))
         return image[0].cpu()
+
+    def _resumable_plan(self, height: int, width: int) -> tuple[tuple[ev.LevelPlan, ...], int]:
+        """The saved plan if there is one (a resume must tile exactly as before), else a new one, saved."""
+        saved = self.checkpoints.load("plan")
+        if saved is not None:
+            return tuple(ev.LevelPlan.from_plain(level) for level in saved["levels"]), saved["budget"]
+        levels, budget = self.plan(height, width)
+        self._save_plan(levels, budget)
+        return levels, budget
+
+    def _save_plan(self, levels, budget: int) -> None:
+        self.checkpoints.save("plan", {"levels": [level.to_plain() for level in levels], "budget": budget})
+
+    def _stop_if_asked(self, where: str) -> None:
+        if self.should_stop():
+            raise RenderInterrupted(f"stopped {where}")
+
+    def _progress(self, level: ev.LevelPlan) -> dict | None:
+        """The level's saved in-level progress, if it was made with this same plan."""
+        progress = self.checkpoints.load(f"level-{level.index + 1}-progress")
+        if progress is None or ev.LevelPlan.from_plain(progress["plan"]) != level:
+            return None
+        return progress
+
+    def _save_progress(self, level: ev.LevelPlan, **progress) -> None:
+        self.checkpoints.save(f"level-{level.index + 1}-progress", {"plan": level.to_plain(), **progress})
 
     def _run_level(self, network, start, content, targets, level: ev.LevelPlan):
         if level.mode == "whole":
             return self._optimise(network, start, content, targets, level)
         if level.mode == "exact":
-            return self._minimize(TiledObjective(network, self.config, content, targets, level.tile_size), start, level)
+            return self._exact(network, start, content, targets, level)
         return self._blend(network, start, content, targets, level)
+
+    def _exact(self, network, start, content, targets, level: ev.LevelPlan):
+        if level.on_host:  # windows travel to the device; the level's buffers stay in host memory
+            start, content = start.cpu(), content.cpu()
+        objective = TiledObjective(network, self.config, content, targets, level.tile_size,
+                                   cache_content=level.cache_content)
+        image, used = self._whole_level(objective, start, level)
+        return image.to(self.device), used
 
     def _style_targets(self, network, style, level: ev.LevelPlan):
         shape = fit_long_side(*style.shape[-2:], round(max(level.height, level.width) * self.config.style_scale))
@@ -224,37 +312,89 @@ class Engine:
             return torch.rand(level_content.shape, generator=generator).to(self.device)
         return level_content.clone()
 
-    def _optimise(self, network, start, content, style_targets_, level: ev.LevelPlan,
-                  pass_index: int = 0, tile: int = 0):
-        """Optimise ``start`` against ``content``'s features and the style targets; clamp the result."""
-        objective = Objective(network, self.config, content_targets(network, content, self.config.content_layers),
-                              style_targets_)
-        return self._minimize(objective, start, level, pass_index, tile)
+    def _optimise(self, network, start, content, style_targets_, level: ev.LevelPlan):
+        """The whole level in one piece."""
+        return self._whole_level(self._objective(network, content, style_targets_), start, level)
 
-    def _minimize(self, objective, start, level: ev.LevelPlan, pass_index: int = 0, tile: int = 0):
-        pixels = start.shape[-2] * start.shape[-1]
+    def _objective(self, network, content, style_targets_) -> Objective:
+        return Objective(network, self.config, content_targets(network, content, self.config.content_layers),
+                         style_targets_)
+
+    def _whole_level(self, objective, start, level: ev.LevelPlan):
+        """One L-BFGS over the level, resuming from and saving its in-level progress."""
+        progress = self._progress(level)
+        state = progress and LbfgsState.from_plain(progress["lbfgs"]).to(start.device)
+        if state is not None:
+            self.emit(ev.Resumed(level.index, state.used, state.used * level.work // level.evaluations))
+
+        def save(lbfgs: LbfgsState) -> None:
+            self._save_progress(level, lbfgs=lbfgs.to_plain())
+
+        return self._minimize(objective, start, level, state=state, save=save)
+
+    def _minimize(self, objective, start, level: ev.LevelPlan, pass_index: int = 0, tile: int = 0,
+                  state: LbfgsState | None = None, save=None):
+        """L-BFGS with progress events; at iteration boundaries ``save`` gets the state when due, or on a stop."""
+        work = level.work // level.total_evaluations  # per evaluation, for progress and ETA
+        where = f"level {level.index + 1}" + (f" pass {pass_index + 1} tile {tile + 1}" if level.mode == "blend" else "")
 
         def on_evaluation(count, terms):
-            self.emit(ev.Evaluation(level.index, count, level.evaluations, terms, pixels, pass_index, tile))
+            self.emit(ev.Evaluation(level.index, count, level.evaluations, terms, work, pass_index, tile))
+
+        def on_iteration(snapshot):
+            stopping = self.should_stop()
+            if stopping or self.policy.due(snapshot().used):
+                save(snapshot())
+                self.policy.saved(snapshot().used)
+            if stopping:
+                raise RenderInterrupted(f"stopped at {where}, evaluation {snapshot().used}")
 
         result, terms, used = minimize(objective.value_and_grad, start, level.evaluations,
-                                       self.config.history_size, on_evaluation)
-        self.emit(ev.OptimisationFinished(level.index, used, level.evaluations - used, terms, pixels,
+                                       self.config.history_size, on_evaluation, state,
+                                       on_iteration if save is not None else None)
+        self.emit(ev.OptimisationFinished(level.index, used, level.evaluations - used, terms, work,
                                           pass_index, tile))
         return result.clamp(0, 1), used
 
     def _blend(self, network, image, content, style_targets_, level: ev.LevelPlan):
-        """Jacobi-style passes: every tile of a pass starts from the previous pass's canvas."""
-        used = 0
+        """Jacobi-style passes: every tile of a pass starts from the previous pass's canvas.
+
+        Progress is saved after every tile (the pass's starting image, the accumulated
+        tiles) and, within a tile, as for a whole level.
+        """
+        progress = self._progress(level) or {}
+        used = progress.get("used", 0)
+        if progress:
+            image = progress["image"].to(self.device)
+            self.emit(ev.Resumed(level.index, used, used * level.work // level.total_evaluations))
         for pass_index, shift in enumerate(shifts_for_passes(level.tile_size, level.passes)):
+            if pass_index < progress.get("pass", 0):
+                continue
             grid = BlendGrid.plan(level.height, level.width, level.tile_size, shift)
             canvas, padded_content = grid.pad(image), grid.pad(content)
             accumulator = BlendAccumulator(grid, channels=3, device=self.device)
+            if progress.get("pass") == pass_index:
+                accumulator.restore({k: v.to(self.device) if isinstance(v, torch.Tensor) else v
+                                     for k, v in progress["accumulator"].items()})
+
+            def save_tile(tile_index, lbfgs=None):
+                self._save_progress(level, used=used, image=image, **{"pass": pass_index},
+                                    accumulator=accumulator.state(), tile=tile_index,
+                                    lbfgs=lbfgs and lbfgs.to_plain())
+
             for tile in grid.tiles:
+                if tile.index in accumulator.state()["seen"]:
+                    continue
                 self.emit(ev.TileStarted(level.index, pass_index, level.passes, tile.index, len(grid.tiles)))
-                result, n = self._optimise(network, grid.cut(canvas, tile), grid.cut(padded_content, tile),
-                                           style_targets_, level, pass_index, tile.index)
+                resumed = progress.get("lbfgs") if progress.get("tile") == tile.index and \
+                    progress.get("pass") == pass_index else None
+                state = resumed and LbfgsState.from_plain(resumed).to(self.device)
+                objective = self._objective(network, grid.cut(padded_content, tile), style_targets_)
+                result, n = self._minimize(objective, grid.cut(canvas, tile), level, pass_index, tile.index,
+                                           state, functools.partial(save_tile, tile.index))
                 accumulator.add(tile, result)
-                used += n
+                used += n - (state.used if state else 0)
+                save_tile(None)
+                self._stop_if_asked(f"at level {level.index + 1} pass {pass_index + 1} after tile {tile.index + 1}")
             image = accumulator.result()
         return image, used

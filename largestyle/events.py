@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable, Union
 
@@ -23,6 +24,22 @@ class LevelPlan:
     grid: tuple[int, int] = (1, 1)  # tile rows x columns of the first pass
     tiles_per_pass: tuple[int, ...] = (1,)  # the grid shifts between passes, so counts may differ
     tiled_bytes: int | None = None  # peak estimate when tiled: the level's canvases plus one tile
+    on_host: bool = False  # exact: the level's image, gradient and L-BFGS history kept in host memory
+    cache_content: bool = True  # exact: content targets kept between evaluations, not recomputed
+
+    def to_plain(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_plain(cls, plain: dict) -> LevelPlan:
+        return cls(**{**plain, "grid": tuple(plain["grid"]), "tiles_per_pass": tuple(plain["tiles_per_pass"])})
+
+    @property
+    def placement(self) -> str:
+        """Where an exact level keeps what it keeps, when that departs from the default; else ''."""
+        notes = (["level buffers in host memory"] if self.on_host else []) + (
+            [] if self.cache_content else ["content targets recomputed"])
+        return ", ".join(notes)
 
     @property
     def passes(self) -> int:
@@ -84,7 +101,7 @@ class Evaluation:
     evaluation: int
     budget: int
     loss: LossTerms
-    pixels: int  # size of what was evaluated: the level, or one tile
+    work: int  # this evaluation's share of LevelPlan.work, for progress and ETA
     pass_index: int = 0
     tile: int = 0
 
@@ -97,7 +114,7 @@ class OptimisationFinished:
     evaluations: int
     skipped: int
     loss: LossTerms
-    pixels: int
+    work: int  # per evaluation, as in Evaluation
     pass_index: int = 0
     tile: int = 0
 
@@ -109,11 +126,20 @@ class LevelFinished:
 
 
 @dataclass(frozen=True)
+class Resumed:
+    """Work restored from checkpoints: a finished level, or part of one."""
+
+    level: int
+    evaluations: int
+    work: int  # in the units of LevelPlan.work, for progress and ETA
+
+
+@dataclass(frozen=True)
 class RenderFinished:
     seconds: float
     evaluations: int
 
 
 Event = Union[RenderStarted, Notice, LevelStarted, TileStarted, Evaluation, OptimisationFinished,
-              LevelFinished, RenderFinished]
+              LevelFinished, Resumed, RenderFinished]
 Callback = Callable[[Event], None]

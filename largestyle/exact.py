@@ -22,34 +22,51 @@ import torch
 from .config import DEFAULT_LOSS_WEIGHTS, RenderConfig
 from .features import VGG19Features, halo, receptive_field
 from .losses import tv_loss
-from .objective import LossTerms, positions, style_targets
+from .objective import LossTerms, network_device, positions, style_targets
 from .tiling import HaloTile, halo_tiles
 
 
 class TiledObjective:
-    """Same interface and values as ``Objective.value_and_grad``, for a whole level in windows."""
+    """Same interface and values as ``Objective.value_and_grad``, for a whole level in windows.
+
+    The level's image and gradient may live on the host while the network runs on an
+    accelerator: only windows travel to the network's device, and their gradients back.
+    """
 
     def __init__(self, network: VGG19Features, config: RenderConfig, content: torch.Tensor,
-                 style: dict[str, torch.Tensor], core: int, context: int | None = None):
+                 style: dict[str, torch.Tensor], core: int, context: int | None = None,
+                 cache_content: bool = True):
         self.network = network
+        self.device = network_device(network)
         self.config = config.with_loss_defaults(*DEFAULT_LOSS_WEIGHTS)
-        self.style = style
+        self.style = {layer: target.to(self.device) for layer, target in style.items()}
         self.layer_weights = config.layer_weights
         self.content_layers = config.content_layers
         self.layers = tuple(dict.fromkeys(config.content_layers + tuple(style)))
         self.shape = tuple(content.shape[-2:])
         self.core, self.context = core, halo(self.layers) if context is None else context
         self.tiles: tuple[HaloTile, ...] = halo_tiles(*self.shape, core, self.context)
-        # Content targets of every core, kept between evaluations: relu4_2 holds 512
-        # channels at 1/64 of the pixels, 32 bytes per image pixel.
-        with torch.no_grad():
-            self.content = [{layer: self._core(tile, layer, features).clone()
-                             for layer, features in network(tile.cut(content), self.content_layers).items()}
-                            for tile in self.tiles]
+        # Content targets of every core: relu4_2 holds 512 channels at 1/64 of the pixels,
+        # 32 bytes per image pixel, kept beside the level's image when ``cache_content``;
+        # otherwise each evaluation recomputes them (a forward pass to relu4_2 per window).
+        self.level_content = content
+        self.content = [{layer: target.to(content.device) for layer, target in self._content_targets(tile).items()}
+                        for tile in self.tiles] if cache_content else None
 
     @staticmethod
     def _core(tile: HaloTile, layer: str, features: torch.Tensor) -> torch.Tensor:
         return tile.core_of(features, receptive_field(layer)[1])
+
+    @torch.no_grad()
+    def _content_targets(self, tile: HaloTile) -> dict[str, torch.Tensor]:
+        window = tile.cut(self.level_content).to(self.device)
+        return {layer: self._core(tile, layer, features).clone()
+                for layer, features in self.network(window, self.content_layers).items()}
+
+    def _targets(self, index: int) -> dict[str, torch.Tensor]:
+        if self.content is None:
+            return self._content_targets(self.tiles[index])
+        return {layer: target.to(self.device) for layer, target in self.content[index].items()}
 
     def _gram(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """Pass 1: the level's Gram matrices, summed over the same windows."""
@@ -59,7 +76,7 @@ class TiledObjective:
         cfg = self.config
         image = image.detach()
         grams = self._gram(image)
-        style_value, slopes = image.new_zeros(()), {}
+        style_value, slopes = torch.zeros((), device=self.device, dtype=image.dtype), {}
         for layer, weight in self.layer_weights.items():
             difference = grams[layer] - self.style[layer]
             style_value = style_value + weight * difference.pow(2).mean()
@@ -67,8 +84,9 @@ class TiledObjective:
             slopes[layer] = cfg.style_weight * weight * 2 * difference / difference[0].numel()
         grad = torch.zeros_like(image)
         content_value = 0.0
-        for tile, targets in zip(self.tiles, self.content):
-            window = tile.cut(image).requires_grad_(True)
+        for index, tile in enumerate(self.tiles):
+            targets = self._targets(index)
+            window = tile.cut(image).to(self.device).requires_grad_(True)
             with torch.enable_grad():
                 features = self.network(window, self.layers)
                 content = sum(
@@ -82,7 +100,7 @@ class TiledObjective:
                         *self.shape, layer)
                 (window_grad,) = torch.autograd.grad(surrogate, window)
             top, left, bottom, right = tile.window
-            grad[..., top:bottom, left:right] += window_grad
+            grad[..., top:bottom, left:right] += window_grad.to(grad.device)
             content_value += float(content.detach())
         with torch.enable_grad():
             x = image.requires_grad_(True)

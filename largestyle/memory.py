@@ -175,20 +175,34 @@ class MemoryModel:
         """Peak bytes of a blend-tiled height x width level with square tiles of side ``tile``."""
         return self.canvas_bytes(height, width) + self.optimise_bytes(tile, tile)
 
-    def level_bytes(self, height: int, width: int) -> int:
+    def level_bytes(self, height: int, width: int, cache_content: bool = True) -> int:
         """Whole-level buffers of exact tiling: image, gradient, L-BFGS history, cached content targets."""
-        content_cache = 512 / 64 * self.element  # relu4_2: 512 channels at stride 8
+        content_cache = 512 / 64 * self.element if cache_content else 0  # relu4_2: 512 channels at stride 8
         return int(height * width * (self.image_per_pixel + content_cache))
 
-    def exact_bytes(self, height: int, width: int, core: int, context: int) -> int:
-        """Peak bytes of an exact-tiled level: its buffers plus one window's backward pass."""
-        window = (core + 2 * context) ** 2
-        return int(self.fixed + self.level_bytes(height, width)
-                   + window * (self.activation_per_pixel + self.transient_per_pixel))
+    def window_bytes(self, core: int, context: int) -> int:
+        """One exact-tiling window's backward pass, the network's weights included."""
+        return int(self.fixed + (core + 2 * context) ** 2 * (self.activation_per_pixel + self.transient_per_pixel))
 
-    def largest_core(self, height: int, width: int, budget: int, context: int) -> int | None:
-        """Largest exact-tiling core (a multiple of 16) whose window fits beside the level's buffers."""
-        room = budget - self.fixed - self.level_bytes(height, width)
+    def exact_bytes(self, height: int, width: int, core: int, context: int, cache_content: bool = True,
+                    on_host: bool = False) -> int:
+        """Peak device bytes of an exact-tiled level: one window, plus the level's buffers unless on the host."""
+        level = 0 if on_host else self.level_bytes(height, width, cache_content)
+        return self.window_bytes(core, context) + level
+
+    def largest_core(self, height: int, width: int, budget: int, context: int, cache_content: bool = True,
+                     host_budget: int | None = None) -> int | None:
+        """Largest exact-tiling core (a multiple of 16) whose window fits the device budget.
+
+        The level's buffers share the device budget, or with ``host_budget`` they are
+        kept in host memory and must fit there instead.
+        """
+        level = self.level_bytes(height, width, cache_content)
+        if host_budget is not None:
+            if level > host_budget:
+                return None
+            level = 0
+        room = budget - self.fixed - level
         if room <= 0:
             return None
         side = int((room / (self.activation_per_pixel + self.transient_per_pixel)) ** 0.5) - 2 * context

@@ -36,12 +36,17 @@ def style_targets(network: VGG19Features, style: torch.Tensor, layers,
     height, width = style.shape[-2:]
     if core is None or core >= max(height, width):
         return {layer: gram(features) for layer, features in network(style, layers).items()}
-    sums = {}
+    sums, device = {}, network_device(network)
     for tile in halo_tiles(height, width, core, halo(layers) if context is None else context):
-        for layer, features in network(tile.cut(style), layers).items():
+        # The image may live on the host while the network runs on the device: move windows only.
+        for layer, features in network(tile.cut(style).to(device), layers).items():
             core_features = tile.core_of(features, receptive_field(layer)[1]).flatten(2)
             sums[layer] = sums.get(layer, 0) + core_features @ core_features.transpose(1, 2)
     return {layer: total / positions(height, width, layer) for layer, total in sums.items()}
+
+
+def network_device(network: VGG19Features) -> torch.device:
+    return next(network.parameters()).device
 
 
 def positions(height: int, width: int, layer: str) -> int:

@@ -22,7 +22,8 @@ def describe_level(level: ev.LevelPlan, count: int) -> str:
     if level.mode == "exact":
         return (f"{size} tiled (whole would need ~{format_bytes(level.estimated_bytes)}, tiled "
                 f"~{format_bytes(level.tiled_bytes)}): exact, {level.tile_size} px cores in a {rows}x{cols} grid, "
-                f"{level.evaluations} evaluations of the whole level")
+                f"{level.evaluations} evaluations of the whole level"
+                + (f" ({level.placement})" if level.placement else ""))
     return (f"{size} tiled (whole would need ~{format_bytes(level.estimated_bytes)}, tiled "
             f"~{format_bytes(level.tiled_bytes)}): blend, {level.tile_size} px tiles in a {rows}x{cols} grid, "
             f"{level.passes} passes, {level.evaluations} evaluations per tile")
@@ -34,6 +35,36 @@ def format_duration(seconds: float) -> str:
     return f"{hours}h{rest // 60:02d}m{rest % 60:02d}s" if hours else f"{rest // 60}m{rest % 60:02d}s"
 
 
+class WorkMeter:
+    """The share of a render's work done, and an ETA from this run's own measured rate.
+
+    Work restored from checkpoints counts as done but not towards the rate, so a
+    resumed render's ETA is not flattered by work it did not do.
+    """
+
+    def __init__(self):
+        self.total, self.done, self.restored = 1, 0, 0
+        self.started = time.monotonic()
+
+    def restore(self, work: int) -> None:
+        self.done += work
+        self.restored += work
+
+    def advance(self, work: int) -> None:
+        self.done += work
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.done / self.total)
+
+    def eta(self) -> float | None:
+        """Seconds left, or None before anything was measured."""
+        measured = self.done - self.restored
+        if measured <= 0:
+            return None
+        return max(0.0, (time.monotonic() - self.started) * (self.total - self.done) / measured)
+
+
 class ProgressPrinter:
     """An event callback for the CLI. ``quiet`` keeps only warnings."""
 
@@ -42,10 +73,8 @@ class ProgressPrinter:
         self.quiet = quiet
         self.terminal = self.stream.isatty() if terminal is None else terminal
         self.bar = None
-        self.started = time.monotonic()
-        self.last_log = self.started
-        self.done = 0
-        self.total = 1
+        self.meter = WorkMeter()
+        self.last_log = time.monotonic()
         self.levels = 1
         self.where = ""
 
@@ -65,7 +94,7 @@ class ProgressPrinter:
             handler(event)
 
     def _on_RenderStarted(self, event: ev.RenderStarted):
-        self.total = max(1, event.total_work)
+        self.meter.total = max(1, event.total_work)
         self.levels = len(event.levels)
         weights = event.weights
         if event.weights_path:
@@ -76,7 +105,7 @@ class ProgressPrinter:
         for level in event.levels:
             self.write(describe_level(level, self.levels))
         if self.terminal:
-            self.bar = tqdm(total=self.total, file=self.stream, dynamic_ncols=True, mininterval=0.5,
+            self.bar = tqdm(total=self.meter.total, file=self.stream, dynamic_ncols=True, mininterval=0.5,
                             bar_format="{desc} {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]{postfix}")
 
     def _on_LevelStarted(self, event: ev.LevelStarted):
@@ -93,7 +122,7 @@ class ProgressPrinter:
             self.bar.set_description_str(self.where, refresh=False)
 
     def _advance(self, work: int, loss, evaluation: str) -> None:
-        self.done += work
+        self.meter.advance(work)
         if self.bar is not None:
             self.bar.update(work)
             self.bar.set_postfix_str(f"eval {evaluation} loss {loss.total:.4g}", refresh=False)
@@ -101,18 +130,26 @@ class ProgressPrinter:
         now = time.monotonic()
         if now - self.last_log >= LOG_INTERVAL:
             self.last_log = now
-            fraction = min(1.0, self.done / self.total)
-            eta = (now - self.started) * (1 - fraction) / fraction if fraction else 0.0
-            self.write(f"{self.where} eval {evaluation}: {100 * fraction:.0f}% loss {loss.total:.4g} "
+            eta = self.meter.eta()
+            self.write(f"{self.where} eval {evaluation}: {100 * self.meter.fraction:.0f}% loss {loss.total:.4g} "
                        f"(content {loss.content:.3g}, "
-                       f"style {loss.style:.3g}, tv {loss.tv:.3g}), ETA {format_duration(eta)}")
+                       f"style {loss.style:.3g}, tv {loss.tv:.3g}), "
+                       f"ETA {format_duration(eta) if eta is not None else 'unknown'}")
 
     def _on_Evaluation(self, event: ev.Evaluation):
-        self._advance(event.pixels, event.loss, f"{event.evaluation}/{event.budget}")
+        self._advance(event.work, event.loss, f"{event.evaluation}/{event.budget}")
 
     def _on_OptimisationFinished(self, event: ev.OptimisationFinished):
         if event.skipped:  # converged early: keep the bar's total honest
-            self._advance(event.skipped * event.pixels, event.loss, f"{event.evaluations}/{event.evaluations}")
+            self._advance(event.skipped * event.work, event.loss, f"{event.evaluations}/{event.evaluations}")
+
+    def _on_Resumed(self, event: ev.Resumed):
+        self.meter.restore(event.work)
+        if self.bar is not None:  # counted as done, but not towards tqdm's rate
+            self.bar.initial += event.work
+            self.bar.update(event.work)
+        else:
+            self.write(f"level {event.level + 1}/{self.levels}: resumed after {event.evaluations} evaluations")
 
     def _on_LevelFinished(self, event: ev.LevelFinished):
         if self.bar is None:

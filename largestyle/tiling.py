@@ -216,6 +216,15 @@ class BlendAccumulator:
         self.grid.cut(self.weight, tile).add_(self._window)
         self._seen.add(tile.index)
 
+    def state(self) -> dict:
+        """What ``restore`` needs to continue this accumulation exactly (for checkpoints)."""
+        return {"total": self.total, "weight": self.weight, "seen": sorted(self._seen)}
+
+    def restore(self, state: dict) -> None:
+        self.total.copy_(state["total"])
+        self.weight.copy_(state["weight"])
+        self._seen = set(state["seen"])
+
     @property
     def added(self) -> int:
         """Number of distinct tiles added so far."""

@@ -136,3 +136,60 @@ def test_objective_loss_drops_on_small_image():
     assert terms.total < 0.5 * initial.total
     assert objective.value_and_grad(x)[0].total == pytest.approx(terms.total, rel=1e-4)
     assert x.shape == x0.shape
+
+
+class Rosenbrockish:
+    """A non-quadratic float64 objective (coupled quartic), so curvature pairs vary."""
+
+    def __init__(self, shape=(1, 3, 4, 5)):
+        self.shape = shape
+        self.points = []
+
+    def __call__(self, x):
+        x = x.detach().clone().requires_grad_(True)
+        flat = x.view(-1)
+        value = ((1 - flat[:-1]) ** 2 + 10 * (flat[1:] - flat[:-1] ** 2) ** 2).sum()
+        (grad,) = torch.autograd.grad(value, x)
+        self.points.append(x.detach().clone())
+        return LossTerms(float(value.detach()), float(value.detach()), 0.0, 0.0), grad
+
+
+def test_iterates_equal_pytorchs_lbfgs():
+    ours, theirs = Rosenbrockish(), Rosenbrockish()
+    x0 = torch.full((1, 3, 4, 5), -0.5, dtype=torch.float64)
+    minimize(ours, x0, 40, history_size=5)
+    x = x0.clone().requires_grad_(True)
+    optimizer = torch.optim.LBFGS([x], lr=1.0, max_iter=40, max_eval=40, history_size=5,
+                                  tolerance_grad=0.0, tolerance_change=0.0, line_search_fn="strong_wolfe")
+
+    def closure():
+        terms, grad = theirs(x.detach())
+        x.grad = grad
+        return terms.total
+
+    optimizer.step(closure)
+    assert len(ours.points) == 40 and len(theirs.points) >= 40
+    for mine, reference in zip(ours.points, theirs.points):
+        assert torch.equal(mine, reference)
+
+
+@pytest.mark.parametrize("stop_at", [1, 2, 5, 9])
+def test_resuming_a_saved_state_continues_bit_for_bit(stop_at, tmp_path):
+    x0 = torch.full((1, 3, 4, 5), -0.5, dtype=torch.float64)
+    straight = minimize(Rosenbrockish(), x0, 30, history_size=4)
+
+    class Stop(Exception):
+        pass
+
+    def stop(snapshot):
+        if snapshot().iteration == stop_at:
+            torch.save(snapshot(), tmp_path / "state.pt")  # a checkpoint on disk, as a job keeps it
+            raise Stop
+
+    with pytest.raises(Stop):
+        minimize(Rosenbrockish(), x0, 30, history_size=4, on_iteration=stop)
+    state = torch.load(tmp_path / "state.pt", weights_only=False)
+    assert state.iteration == stop_at and 0 < state.used < 30
+    resumed = minimize(Rosenbrockish(), x0, 30, history_size=4, state=state)
+    assert torch.equal(resumed[0], straight[0])
+    assert resumed[1] == straight[1] and resumed[2] == straight[2] == 30

@@ -41,7 +41,7 @@ def test_log_lines_when_not_a_terminal(monkeypatch):
     assert "level 1/2 eval 2/4: " in text
     assert "level 2/2 pass 1/1 tile 3/3 eval 1/1: 100% loss 2.5" in text  # skipped evaluations count as done
     assert "ETA" in text and "rendered in" in text
-    assert printer.done == printer.total
+    assert printer.meter.done == printer.meter.total
 
 
 def test_bar_on_a_terminal():
