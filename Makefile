@@ -21,7 +21,7 @@ demo: $(INSTALLED)
 	$(VENV)/bin/largestyle render out/inputs/chelsea.png out/inputs/painting.png \
 		-o out/chelsea-painting.png --target-size $(DEMO_SIZE) --max-memory 450MB \
 		--iterations 40
-	@echo "demo output: out/chelsea-painting.png"
+	@echo "demo output: out/chelsea-painting.png (report: out/chelsea-painting.job/report.html)"
 
 test: $(INSTALLED)
 	$(PY) -m pytest -q

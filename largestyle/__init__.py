@@ -1,7 +1,8 @@
 """largestyle: neural style transfer at print resolution.
 
 ``largestyle.render(content, style, target_size=...)`` renders in one call;
-``RenderConfig``, ``Engine`` and ``largestyle.events`` give finer control.
+``RenderConfig``, ``Engine`` and ``largestyle.events`` give finer control, and
+``run_job`` renders into a resumable job directory as the command line does.
 """
 
 import os
@@ -18,6 +19,7 @@ from .config import RenderConfig, make_config  # noqa: E402
 from .engine import Engine  # noqa: E402
 from .errors import LargestyleError  # noqa: E402
 from .imageio import load_image, save_image  # noqa: E402
+from .jobs import run_job  # noqa: E402
 
 __all__ = ["render", "run", "Engine", "RenderConfig", "make_config", "LargestyleError", "LargestyleWarning",
-           "load_image", "save_image", "__version__"]
+           "load_image", "save_image", "run_job", "__version__"]

@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 import torch
 
 from .config import CHECKPOINT_EVALUATIONS, CHECKPOINT_SECONDS
-from .errors import LargestyleError
 
 
-class RenderInterrupted(LargestyleError):
+class RenderInterrupted(Exception):
     """A stop was requested; the render saved a checkpoint and stopped at a safe point."""
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import signal
 import sys
 import typing
 from pathlib import Path
 
 from . import __version__
-from .config import WEIGHT_FORMATS, RenderConfig, make_config, option_fields
+from .checkpoints import RenderInterrupted
+from .config import CHECKPOINT_EVALUATIONS, CHECKPOINT_SECONDS, WEIGHT_FORMATS, RenderConfig, make_config, option_fields
 from .errors import LargestyleError
 from .features import deepest_of, layer_sequence
 from .flavours import FLAVOURS, normalized_flavour
@@ -25,6 +27,8 @@ from .memory import is_out_of_memory
 from .weights import NO_FETCH_ENV, SOURCES, WEIGHTS_DIR_ENV, fetch, find_weights
 
 EXIT_USAGE = 2
+EXIT_FAILED_JOBS = 1
+EXIT_INTERRUPTED = 130
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 
 
@@ -76,6 +80,16 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--" + field.name.replace("_", "-"), **kwargs)
 
 
+def add_job_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--restart", action="store_true",
+                        help="discard the job directory's checkpoints and start over")
+    parser.add_argument("--checkpoint-every", type=int, default=CHECKPOINT_EVALUATIONS, metavar="N",
+                        help="save in-level progress every N loss evaluations "
+                             f"(default: {CHECKPOINT_EVALUATIONS}), or sooner by --checkpoint-minutes")
+    parser.add_argument("--checkpoint-minutes", type=float, default=CHECKPOINT_SECONDS / 60, metavar="M",
+                        help=f"... or every M minutes, whichever comes first (default: {CHECKPOINT_SECONDS / 60:g})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="largestyle", description="Neural style transfer at print resolution.")
     parser.add_argument("--version", action="version", version=f"largestyle {__version__}")
@@ -88,7 +102,19 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("style", help="style image (the artwork)")
     render.add_argument("-o", "--output", help="output image, .png or .jpg (default: CONTENT-STYLE.png here)")
     add_render_options(render)
+    add_job_options(render)
+    render.add_argument("--job-dir", help="where checkpoints, progress and the report are kept "
+                                          "(default: OUTPUT's name with .job, beside it)")
     render.add_argument("-q", "--quiet", action="store_true", help="no progress output (warnings still shown)")
+
+    batch = commands.add_parser("batch", parents=[common], help="run the renders listed in a TOML job file",
+                                description="Run every render in JOBS (a TOML file), one after another: "
+                                            "finished ones are skipped, a partial one resumes, a failed one is "
+                                            "recorded and the batch goes on.")
+    batch.add_argument("jobs", help="the job file (see README: Batch renders)")
+    batch.add_argument("--dry-run", action="store_true", help="list what would run, with each job's plan")
+    add_job_options(batch)
+    batch.add_argument("-q", "--quiet", action="store_true", help="no progress output (warnings still shown)")
 
     plan = commands.add_parser("plan", parents=[common], help="show how a render would run, without rendering",
                                description="Each level's size, strategy, tiles, memory and time estimates "
@@ -129,35 +155,108 @@ def default_output(content: str, style: str) -> Path:
 
 
 def run_render(args: argparse.Namespace) -> int:
-    from .api import run
-    from .imageio import check_output_path, save_image
+    from .jobs import run_job
+    from .imageio import check_output_path
     from .progress import ProgressPrinter
 
     config = make_config(**_render_options(args))
     output = check_output_path(args.output or default_output(args.content, args.style))
     if config.weights is None:
         fetch_once(quiet=args.quiet)
-    printer = ProgressPrinter(quiet=args.quiet)
-    image = run(args.content, args.style, config, printer)
-    save_image(image, output)
+    with StopRequests() as stop:
+        run_job(Path(args.content), Path(args.style), output, config, Path(args.job_dir) if args.job_dir else None,
+                args.restart, ProgressPrinter(quiet=args.quiet), stop, _policy(args))
     if not args.quiet:
-        print(f"wrote {output} ({image.shape[2]}x{image.shape[1]})", file=sys.stderr)
+        print(f"wrote {output}", file=sys.stderr)
     return 0
 
 
+def _policy(args: argparse.Namespace):
+    from .checkpoints import CheckpointPolicy
+
+    if args.checkpoint_every < 1 or not args.checkpoint_minutes > 0:
+        raise LargestyleError("--checkpoint-every must be at least 1 and --checkpoint-minutes above 0")
+    return CheckpointPolicy(args.checkpoint_every, args.checkpoint_minutes * 60)
+
+
+class StopRequests:
+    """SIGINT and SIGTERM ask the render to stop at its next safe point; a second SIGINT stops at once."""
+
+    def __init__(self):
+        self.signal = None
+
+    def __call__(self) -> bool:
+        return self.signal is not None
+
+    def _handle(self, number, frame):
+        if self.signal is not None and number == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signal = number
+        print("largestyle: stopping at the next safe point to save a checkpoint "
+              "(Ctrl-C again to stop at once, losing the work since the last one)", file=sys.stderr)
+
+    def __enter__(self) -> StopRequests:
+        self._previous = {number: signal.signal(number, self._handle) for number in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+
+
+def run_batch(args: argparse.Namespace) -> int:
+    from .batch import index_entries, is_finished, job_dir_of, run_batch as run_jobs, summary_table
+    from .batchfile import load_batch
+    from .progress import ProgressPrinter
+    from .report import write_index
+
+    specs = load_batch(args.jobs)
+    if args.dry_run:
+        unplanned = 0
+        for number, spec in enumerate(specs, 1):
+            state = "finished, would be skipped" if is_finished(spec) else (
+                "would resume" if (job_dir_of(spec) / "job.json").exists() else "would run")
+            print(f"[{number}/{len(specs)}] {spec.name}: {spec.content} in the style of {spec.style} -> "
+                  f"{spec.output} ({state})")
+            try:
+                print(_plan_text(spec.content, spec.style, make_config(**spec.options)))
+            except LargestyleError as exc:
+                unplanned += 1
+                print(f"cannot plan: {exc}")
+        return EXIT_FAILED_JOBS if unplanned else 0
+
+    def progress(spec):
+        print(f"largestyle: job {spec.name}: {spec.content} in the style of {spec.style} -> {spec.output}",
+              file=sys.stderr)
+        return ProgressPrinter(quiet=args.quiet)
+
+    with StopRequests() as stop:
+        outcomes = run_jobs(specs, progress, stop, _policy(args), args.restart)
+    index = write_index(Path(args.jobs).with_suffix(".html"), index_entries(outcomes))
+    print(summary_table(outcomes))
+    print(f"index: {index}")
+    if any(outcome.status == "interrupted" for outcome in outcomes):
+        print("largestyle: batch stopped; progress is saved: run the same command again to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED_JOBS if any(outcome.status == "failed" for outcome in outcomes) else 0
+
+
 def run_plan(args: argparse.Namespace) -> int:
+    print(_plan_text(args.content, args.style, make_config(**_render_options(args))))
+    return 0
+
+
+def _plan_text(content_path, style_path, config) -> str:
     from .engine import Engine
     from .features import halo
     from .imageio import load_image
     from .planning import describe, seconds_per_pixel
 
-    config = make_config(**_render_options(args))
-    content = load_image(args.content, "content")
-    load_image(args.style, "style")
+    content = load_image(content_path, "content")
+    load_image(style_path, "style")
     engine = Engine(config)
     levels, budget = engine.plan(*content.shape[-2:])
-    print(describe(levels, budget, seconds_per_pixel(engine), halo(engine.layers), engine.memory))
-    return 0
+    return describe(levels, budget, seconds_per_pixel(engine), halo(engine.layers), engine.memory)
 
 
 def _render_options(args: argparse.Namespace) -> dict:
@@ -232,7 +331,8 @@ def describe_weights(found) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"render": run_render, "plan": run_plan, "weights": run_weights}[args.command](args)
+        return {"render": run_render, "plan": run_plan, "weights": run_weights,
+                "batch": run_batch}[args.command](args)
     except LargestyleError as exc:
         if args.debug:
             raise
@@ -244,9 +344,13 @@ def main(argv: list[str] | None = None) -> int:
         print("largestyle: error: out of memory; set a smaller --max-memory (or --tile-size) so more "
               "levels are tiled", file=sys.stderr)
         return 1
+    except RenderInterrupted as exc:
+        print(f"largestyle: {exc}; progress is saved: run the same command again to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
-        print("largestyle: interrupted; no output written", file=sys.stderr)
-        return 130
+        print("largestyle: interrupted; no output written (run the same command again to resume "
+              "from the last checkpoint)", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 

@@ -174,12 +174,12 @@ def test_budget_too_small_for_any_tile(images, tmp_path, capsys):
 
 
 def test_out_of_memory_is_one_clear_line(images, tmp_path, capsys, monkeypatch):
-    import largestyle.api
+    from largestyle.engine import Engine
 
     def exhausted(*args, **kwargs):
         torch.empty(2 ** 50, dtype=torch.uint8)  # the host allocator's real error
 
-    monkeypatch.setattr(largestyle.api, "run", exhausted)
+    monkeypatch.setattr(Engine, "render", exhausted)
     content, style = images
     code, err = run_cli(capsys, "render", content, style, "-o", tmp_path / "o.png", *FAST)
     assert code == 1 and err.strip() == ("largestyle: error: out of memory; set a smaller --max-memory "
