@@ -47,7 +47,8 @@ class LevelPlan:
 
     @property
     def total_evaluations(self) -> int:
-        return self.evaluations * sum(self.tiles_per_pass)
+        """Loss evaluations of the whole level: blend spends its budget on every tile of every pass."""
+        return self.evaluations * sum(self.tiles_per_pass) if self.mode == "blend" else self.evaluations
 
 
 @dataclass(frozen=True)

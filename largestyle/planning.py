@@ -42,7 +42,7 @@ def describe(levels: tuple[ev.LevelPlan, ...], budget: int, per_pixel: float, co
     for level in levels:
         seconds = level.work * per_pixel
         total += seconds
-        evaluations = level.total_evaluations if level.mode == "blend" else level.evaluations
+        evaluations = level.total_evaluations
         tiles = "-" if level.mode == "whole" else (
             f"{level.grid[0]}x{level.grid[1]} of {level.tile_size} px"
             + (f", {level.passes} passes" if level.mode == "blend" else "")

@@ -65,8 +65,13 @@ def test_exact_render_matches_whole_render():
         result = exact.render(content, style)
     finally:
         VGG19Features.forward = real_forward
-    (level,) = next(e for e in seen if type(e).__name__ == "RenderStarted").levels
+    started = next(e for e in seen if type(e).__name__ == "RenderStarted")
+    (level,) = started.levels
     assert level.mode == "exact" and level.grid == (2, 3)
+    # Progress adds up to the plan's work, so the bar ends at 100%.
+    done = sum(e.work for e in seen if type(e).__name__ == "Evaluation") + sum(
+        e.skipped * e.work for e in seen if type(e).__name__ == "OptimisationFinished")
+    assert abs(done - started.total_work) <= level.evaluations
     assert float((result - whole).abs().max()) < 1 / 255
     # Nothing larger than a core plus its halo reaches the network, targets included.
     assert len(shapes) > 5 * 6
