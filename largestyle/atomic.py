@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from contextlib import contextmanager
@@ -31,3 +32,21 @@ def atomic_write(path: Path, suffix: str = ".tmp"):
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    with atomic_write(path) as stream:
+        stream.write(data)
+
+
+def write_json(path: Path, value) -> None:
+    write_bytes(path, json.dumps(value, indent=1, default=str).encode())
+
+
+def read_json(path: Path) -> dict | None:
+    """A JSON object written by ``write_json``, or None if missing, unreadable or not an object."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

@@ -8,6 +8,7 @@ strings, lists, dicts), so they load back with ``torch.load(weights_only=True)``
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 
@@ -21,16 +22,16 @@ class RenderInterrupted(Exception):
 
 
 class Checkpoints:
-    """A store of named checkpoints. Subclasses keep them somewhere durable."""
+    """A store of named checkpoints. This one keeps nothing; subclasses keep them somewhere."""
 
     def load(self, name: str):
-        raise NotImplementedError
+        return None
 
     def save(self, name: str, value) -> None:
-        raise NotImplementedError
+        pass
 
     def discard(self, name: str) -> None:
-        raise NotImplementedError
+        pass
 
     def finished_level(self, number: int, image: torch.Tensor) -> None:
         """Level ``number`` (1-based) is done; ``image`` is (1, 3, H, W) in [0, 1]."""
@@ -45,7 +46,8 @@ class MemoryCheckpoints(Checkpoints):
         return self.saved.get(name)
 
     def save(self, name: str, value) -> None:
-        self.saved[name] = value
+        # A copy, as a file would hold: the optimiser goes on changing the tensors it saved.
+        self.saved[name] = copy.deepcopy(value)
 
     def discard(self, name: str) -> None:
         self.saved.pop(name, None)

@@ -18,7 +18,7 @@ from .features import VGG19Features, deepest_of, halo
 from .memory import MemoryModel, is_out_of_memory, memory_budget, resolve_device
 from .objective import Objective, content_targets, style_targets
 from .optimize import LbfgsState, minimize
-from .checkpoints import CheckpointPolicy, Checkpoints, MemoryCheckpoints, RenderInterrupted
+from .checkpoints import CheckpointPolicy, Checkpoints, RenderInterrupted
 from .pyramid import fit_long_side, fit_short_side, level_shapes, resize
 from .exact import TiledObjective
 from .tiling import BlendAccumulator, BlendGrid, halo_tiles, shifts_for_passes
@@ -47,7 +47,7 @@ class Engine:
                  network: VGG19Features | None = None, checkpoints: Checkpoints | None = None,
                  should_stop: Callable[[], bool] | None = None, policy: CheckpointPolicy | None = None):
         self.config = config
-        self.checkpoints = checkpoints or MemoryCheckpoints()
+        self.checkpoints = checkpoints or Checkpoints()  # by default, keeps nothing
         self.should_stop = should_stop or (lambda: False)
         self.policy = policy or CheckpointPolicy()
         self.device = resolve_device(config.device)
@@ -363,10 +363,11 @@ class Engine:
         tiles) and, within a tile, as for a whole level.
         """
         progress = self._progress(level) or {}
-        used = progress.get("used", 0)
+        used = progress.get("used", 0)  # evaluations of the finished tiles
         if progress:
             image = progress["image"].to(self.device)
-            self.emit(ev.Resumed(level.index, used, used * level.work // level.total_evaluations))
+            restored = used + (progress["lbfgs"]["used"] if progress.get("lbfgs") else 0)
+            self.emit(ev.Resumed(level.index, restored, restored * level.work // level.total_evaluations))
         for pass_index, shift in enumerate(shifts_for_passes(level.tile_size, level.passes)):
             if pass_index < progress.get("pass", 0):
                 continue
@@ -382,8 +383,9 @@ class Engine:
                                     accumulator=accumulator.state(), tile=tile_index,
                                     lbfgs=lbfgs and lbfgs.to_plain())
 
+            done = set(accumulator.state()["seen"])
             for tile in grid.tiles:
-                if tile.index in accumulator.state()["seen"]:
+                if tile.index in done:
                     continue
                 self.emit(ev.TileStarted(level.index, pass_index, level.passes, tile.index, len(grid.tiles)))
                 resumed = progress.get("lbfgs") if progress.get("tile") == tile.index and \
@@ -393,7 +395,7 @@ class Engine:
                 result, n = self._minimize(objective, grid.cut(canvas, tile), level, pass_index, tile.index,
                                            state, functools.partial(save_tile, tile.index))
                 accumulator.add(tile, result)
-                used += n - (state.used if state else 0)
+                used += n  # a resumed tile's count includes its evaluations before the resume
                 save_tile(None)
                 self._stop_if_asked(f"at level {level.index + 1} pass {pass_index + 1} after tile {tile.index + 1}")
             image = accumulator.result()

@@ -32,7 +32,7 @@ from typing import Callable
 import torch
 
 from . import __version__, events as ev
-from .atomic import atomic_write
+from .atomic import atomic_write, read_json, write_bytes, write_json
 from .checkpoints import CheckpointPolicy, Checkpoints, RenderInterrupted
 from .config import RenderConfig
 from .engine import Engine
@@ -51,18 +51,6 @@ STATUS_INTERVAL = 1.0
 def default_job_dir(output: Path) -> Path:
     """``renders/cat.png`` -> ``renders/cat.job``."""
     return output.with_name(output.stem + ".job")
-
-
-def _write_json(path: Path, value) -> None:
-    with atomic_write(path) as stream:
-        stream.write(json.dumps(value, indent=1, default=str).encode())
-
-
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 class JobLock:
@@ -154,11 +142,11 @@ class JobDirectory(Checkpoints):
 
     @property
     def record(self) -> dict | None:
-        return _read_json(self.path / JOB_FILE)
+        return read_json(self.path / JOB_FILE)
 
     @property
     def status(self) -> dict | None:
-        return _read_json(self.path / STATUS_FILE)
+        return read_json(self.path / STATUS_FILE)
 
 
 def event_to_plain(event) -> dict:
@@ -214,7 +202,7 @@ class JobRecorder:
             self.meter.done = self.meter.total
         self.status.update(percent=round(100 * self.meter.fraction, 2), eta_seconds=self.meter.eta(),
                            updated=datetime.datetime.now().isoformat(timespec="seconds"))
-        _write_json(self.job.path / STATUS_FILE, self.status)
+        write_json(self.job.path / STATUS_FILE, self.status)
 
     def close(self) -> None:
         self.events.close()
@@ -294,7 +282,7 @@ def run_job(content: Path, style: Path, output: Path, config: RenderConfig, job_
                     f"{'; '.join(changed)}. Run with --restart to start over (its checkpoints are deleted), "
                     "or give this render another --job-dir")
         else:
-            _write_json(job.path / JOB_FILE, record)
+            write_json(job.path / JOB_FILE, record)
         final = job.output(output.suffix.lower())
         try:
             if (job.status or {}).get("state") == "finished" and final.exists():
@@ -320,7 +308,6 @@ def run_job(content: Path, style: Path, output: Path, config: RenderConfig, job_
 
 def _copy(source: Path, target: Path) -> None:
     try:
-        with atomic_write(target) as stream:
-            stream.write(source.read_bytes())
+        write_bytes(target, source.read_bytes())
     except OSError as exc:
         raise LargestyleError(f"cannot write {target}: {exc.strerror or exc}")

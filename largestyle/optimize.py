@@ -56,10 +56,10 @@ class LbfgsState:
     ro: list[torch.Tensor] = field(default_factory=list)
     h_diag: float | torch.Tensor = 1.0
 
-    def copy(self) -> LbfgsState:
-        """A snapshot that later iterations cannot change."""
-        clone = lambda value: value.clone() if isinstance(value, torch.Tensor) else value  # noqa: E731
-        return replace(self, **{name: ([clone(v) for v in value] if isinstance(value, list) else clone(value))
+    def _map(self, change) -> LbfgsState:
+        """This state with ``change`` applied to every tensor, in lists too."""
+        one = lambda value: change(value) if isinstance(value, torch.Tensor) else value  # noqa: E731
+        return replace(self, **{name: [one(v) for v in value] if isinstance(value, list) else one(value)
                                for name, value in vars(self).items()})
 
     def to_plain(self) -> dict:
@@ -73,9 +73,7 @@ class LbfgsState:
         return cls(**{**plain, "best_terms": LossTerms(*plain["best_terms"])})
 
     def to(self, device: torch.device | str) -> LbfgsState:
-        move = lambda value: value.to(device) if isinstance(value, torch.Tensor) else value  # noqa: E731
-        return replace(self, **{name: ([move(v) for v in value] if isinstance(value, list) else move(value))
-                               for name, value in vars(self).items()})
+        return self._map(lambda tensor: tensor.to(device))
 
 
 def minimize(value_and_grad: ValueAndGrad, start: torch.Tensor, evaluations: int,
@@ -125,7 +123,7 @@ def _iterate(s: LbfgsState, evaluate, evaluations: int, history_size: int, count
     max_eval = evaluations + LINE_SEARCH_SLACK
 
     def snapshot() -> LbfgsState:
-        """The live state, valid until the iteration goes on: save it or ``copy`` it at once."""
+        """The live state, valid until the iteration goes on: save it at once."""
         s.used, s.best_x, s.best_terms = counter["used"], best["x"], best["terms"]
         return s
 

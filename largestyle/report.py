@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from . import __version__
-from .atomic import atomic_write
+from .atomic import read_json, write_bytes
 from .config import format_bytes
 from .progress import format_duration
 
@@ -161,8 +161,8 @@ def write_report(job_dir: str | Path) -> Path:
     job_dir = Path(job_dir)
     assets = job_dir / "report"
     assets.mkdir(exist_ok=True)
-    job = _read_json(job_dir / "job.json")
-    status = _read_json(job_dir / "status.json") or {}
+    job = read_json(job_dir / "job.json")
+    status = read_json(job_dir / "status.json") or {}
     history = summarise_events(read_events(job_dir / "events.jsonl"))
     state = str(status.get("state") or ("finished" if history.finished else "unknown"))
     name = Path(str(job and job.get("output") or status.get("output") or job_dir.name)).name
@@ -178,7 +178,7 @@ def write_report(job_dir: str | Path) -> Path:
         _settings_section(job or {}, history),
     ])
     path = job_dir / "report.html"
-    _write(path, _page(f"{name}: {state}", body))
+    write_bytes(path, _page(f"{name}: {state}", body))
     return path
 
 
@@ -303,7 +303,7 @@ def _loss_section(assets: Path, history: History) -> str:
     png = _plot_loss(history)
     if png is None:
         return '<h2>Loss</h2>\n<p class="muted">No evaluations recorded: no loss plot.</p>'
-    _write(assets / "loss.png", png)
+    write_bytes(assets / "loss.png", png)
     note = ("<p class=\"muted\">Blend-tiled levels show each tile's final loss; other levels every evaluation. "
             "Dotted lines: level boundaries; dashed: resumes.</p>")
     return f'<h2>Loss</h2>\n<p><img src="{_href("report/loss.png")}" alt="loss curves"></p>\n{note}'
@@ -406,7 +406,7 @@ def write_index(index_path: str | Path, jobs: list[dict]) -> Path:
     summary = ", ".join(f"{count} {status}" for status, count in counts.items())
     body = (f"<h1>Batch of {len(jobs)} render{'s' if len(jobs) != 1 else ''}</h1>\n<p>{_e(summary)}</p>\n"
             + _table(["output", "name", "status", "time", "report"], rows))
-    _write(index_path, _page("largestyle batch", body))
+    write_bytes(index_path, _page("largestyle batch", body))
     return index_path
 
 
@@ -455,7 +455,7 @@ def _thumbnail(source: Path, dest: Path, size: int) -> tuple[int, int] | None:
         small.save(buffer, format="JPEG", quality=85)
     except _UNREADABLE:
         return None
-    _write(dest, buffer.getvalue())
+    write_bytes(dest, buffer.getvalue())
     return full
 
 
@@ -463,19 +463,6 @@ def _rgb(image: Image.Image) -> Image.Image:
     if image.mode.startswith("I"):  # 16-bit greyscale: convert() would clip it rather than scale it
         image = Image.fromarray(np.clip(np.asarray(image, dtype=np.float64) / 257, 0, 255).astype(np.uint8))
     return image.convert("RGB")
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _write(path: Path, data: bytes) -> None:
-    with atomic_write(path) as stream:
-        stream.write(data)
 
 
 def _relative(path: Path, start: Path) -> str | None:
