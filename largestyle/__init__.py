@@ -18,7 +18,8 @@ from .api import LargestyleWarning, render, run  # noqa: E402
 from .config import RenderConfig, make_config  # noqa: E402
 from .engine import Engine  # noqa: E402
 from .errors import LargestyleError  # noqa: E402
-from .imageio import load_image, save_image  # noqa: E402
+from .imageio import load_image  # noqa: E402
+from .imagesave import save_image  # noqa: E402
 from .jobs import run_job  # noqa: E402
 
 __all__ = ["render", "run", "Engine", "RenderConfig", "make_config", "LargestyleError", "LargestyleWarning",

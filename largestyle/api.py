@@ -10,7 +10,8 @@ import torch
 from . import events as ev
 from .config import RenderConfig, make_config
 from .engine import Engine
-from .imageio import load_image, to_pil
+from .imageio import to_pil
+from .inputs import load_inputs, output_alpha
 
 
 class LargestyleWarning(UserWarning):
@@ -18,10 +19,18 @@ class LargestyleWarning(UserWarning):
 
 
 def run(content, style, config: RenderConfig, callback: ev.Callback | None = None) -> torch.Tensor:
-    """Load ``content`` and ``style`` (paths, PIL images or arrays) and render; (3, H, W) in [0, 1]."""
-    content = load_image(content, "content")
-    style = load_image(style, "style")
-    return Engine(config, callback).render(content, style)
+    """Load ``content`` and ``style`` (paths, PIL images or arrays) and render.
+
+    Returns (3, H, W) in [0, 1], or (4, H, W) with the content's alpha last when the
+    content has one and ``config.alpha`` is 'keep'.
+    """
+    inputs = load_inputs(content, style, config)
+    callback = callback or (lambda event: None)
+    for message in inputs.messages:
+        callback(message)
+    image = Engine(config, callback).render(inputs.content, inputs.style)
+    alpha = output_alpha(inputs, config)
+    return image if alpha is None else torch.cat([image, alpha])
 
 
 def render(content, style, target_size: int = RenderConfig.target_size, *, progress: ev.Callback | None = None,
@@ -35,9 +44,12 @@ def render(content, style, target_size: int = RenderConfig.target_size, *, progr
     progress event (``largestyle.events``). Engine notices, such as the
     random-weights fallback, are raised as ``LargestyleWarning``.
 
-    Returns an 8-bit RGB ``PIL.Image`` (save it with ``.save("out.png")`` or
-    ``largestyle.save_image``); ``output="array"`` returns an H x W x 3 float32
-    array in [0, 1] instead, ``output="tensor"`` a (3, H, W) float tensor.
+    Returns an 8-bit RGB ``PIL.Image`` (save it with ``largestyle.save_image``, which
+    embeds the sRGB profile and the dpi, or ``.save("out.png")``); ``output="array"``
+    returns an H x W x 3 float32 array in [0, 1] instead, ``output="tensor"`` a
+    (3, H, W) float tensor. A content image with transparency gives RGBA (4 channels)
+    unless ``alpha="composite"``. Renders larger than RAM need a job directory for their
+    memory-mapped buffers: use ``largestyle.run_job``.
     """
     if output not in ("pil", "array", "tensor"):
         raise ValueError(f"output must be 'pil', 'array' or 'tensor', not {output!r}")

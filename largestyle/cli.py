@@ -74,7 +74,7 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
         elif "parse" in meta:
             kwargs["type"] = str
         elif "choices" in meta:
-            kwargs.update(choices=meta["choices"], metavar=None)
+            kwargs.update(choices=meta["choices"], metavar=None, type=kind)
         else:
             kwargs["type"] = kind
         parser.add_argument("--" + field.name.replace("_", "-"), **kwargs)
@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  description="Paint CONTENT in the style of STYLE.")
     render.add_argument("content", help="content image (the photo)")
     render.add_argument("style", help="style image (the artwork)")
-    render.add_argument("-o", "--output", help="output image, .png or .jpg (default: CONTENT-STYLE.png here)")
+    render.add_argument("-o", "--output", help="output image: .png, .jpg or .tif (default: CONTENT-STYLE.png here)")
     add_render_options(render)
     add_job_options(render)
     render.add_argument("--job-dir", help="where checkpoints, progress and the report are kept "
@@ -156,11 +156,11 @@ def default_output(content: str, style: str) -> Path:
 
 def run_render(args: argparse.Namespace) -> int:
     from .jobs import run_job
-    from .imageio import check_output_path
+    from .imagesave import check_output_path
     from .progress import ProgressPrinter
 
     config = make_config(**_render_options(args))
-    output = check_output_path(args.output or default_output(args.content, args.style))
+    output = check_output_path(args.output or default_output(args.content, args.style), config.bit_depth)
     if config.weights is None:
         fetch_once(quiet=args.quiet)
     with StopRequests() as stop:
@@ -247,20 +247,29 @@ def run_plan(args: argparse.Namespace) -> int:
 
 
 def _plan_text(content_path, style_path, config) -> str:
+    from .canvas import MappedCanvases
     from .engine import Engine
     from .features import halo
-    from .imageio import load_image
+    from .imageio import probe_size
     from .planning import describe, seconds_per_pixel
+    from .printsize import describe as describe_size
+    from .pyramid import output_frame
 
-    content = load_image(content_path, "content")
-    load_image(style_path, "style")
-    engine = Engine(config)
-    levels, budget = engine.plan(*content.shape[-2:])
-    return describe(levels, budget, seconds_per_pixel(engine), halo(engine.layers), engine.memory)
+    width, height = probe_size(content_path, "content", max_pixels=config.max_input_pixels)
+    probe_size(style_path, "style", max_pixels=config.max_input_pixels)
+    # Plans as a render would, with a job directory for buffers larger than --max-ram (planning maps nothing).
+    engine = Engine(config, canvases=MappedCanvases(Path(".")))
+    levels, budget = engine.plan(height, width)
+    size = describe_size(*output_frame(config, height, width)[0], config.dpi)
+    return (describe(levels, budget, seconds_per_pixel(engine), halo(engine.layers), engine.memory)
+            + f"\noutput: {size}" + (f" (print {config.print_size}, {config.print_fit})" if config.print_size else ""))
 
 
 def _render_options(args: argparse.Namespace) -> dict:
-    return {f.name: getattr(args, f.name) for f in option_fields() if getattr(args, f.name) is not None}
+    options = {f.name: getattr(args, f.name) for f in option_fields() if getattr(args, f.name) is not None}
+    if "print_size" in options and "target_size" in options:
+        raise LargestyleError("--print-size sets the output's pixel size (with --dpi); drop --target-size")
+    return options
 
 
 def fetch_once(quiet: bool) -> None:

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field, fields
 
 from .errors import LargestyleError
+from .printsize import parse_print_size
 
 LAYER_NAMES = (
     "relu1_1", "relu1_2",
@@ -32,6 +33,8 @@ MIN_TILE = 32
 # level state is about 5 GB, so saving every few evaluations would cost more than it saves.
 CHECKPOINT_EVALUATIONS = 20
 CHECKPOINT_SECONDS = 600.0
+# Output file formats by extension.
+OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "t": 10**12, "tb": 10**12, "tib": 2**40}
@@ -90,6 +93,24 @@ class RenderConfig:
     max_memory: int | None = _opt(
         None, "memory budget, e.g. 4GB (default: 80%% of free GPU memory, or 50%% of available RAM on CPU)",
         parse=parse_bytes)
+    max_ram: int | None = _opt(
+        None, "RAM for a level's own buffers (image, gradient, L-BFGS history, blend canvases), e.g. 8GB; a level "
+              "needing more keeps them in memory-mapped files in the job directory (default: 50%% of available RAM)",
+        parse=parse_bytes)
+    print_size: str | None = _opt(
+        None, "physical output size, e.g. 24x36in or 60x90cm: with --dpi it sets the pixel size (instead of "
+              "--target-size), turned to the content's orientation")
+    print_fit: str = _opt("inside", "how the content meets --print-size: inside (the whole content, within the "
+                                    "print) or crop (fill the print exactly, cropping the content's centre)",
+                          choices=("inside", "crop"))
+    dpi: float = _opt(300.0, "pixels per inch: written into the output file, and used by --print-size")
+    bit_depth: int = _opt(8, "bits per channel of the output: 16 needs .tif or .png", choices=(8, 16), output=True)
+    jpeg_quality: int = _opt(95, "JPEG quality, 1-100 (JPEGs are written without chroma subsampling)", output=True)
+    alpha: str = _opt("keep", "a content image's transparency: keep (the output gets it back, at the output's "
+                              "size) or composite (the content is laid over white and the output is opaque)",
+                      choices=("keep", "composite"))
+    max_input_pixels: int = _opt(1_000_000_000, "largest input image accepted, in pixels (width x height); "
+                                                "larger files are refused before decoding")
     seed: int = _opt(0, "seed for noise initialisation")
     device: str = _opt("auto", "auto, cpu, cuda or cuda:N")
     weights: str | None = _opt(
@@ -134,7 +155,17 @@ class RenderConfig:
             bad("--max-memory must be positive")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
             bad(f"--device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
-        for name in ("init", "pooling", "tiling", "weights_format"):
+        if self.max_ram is not None and self.max_ram <= 0:
+            bad("--max-ram must be positive")
+        if not 0 < self.dpi <= 100_000:
+            bad(f"--dpi must be a positive number of pixels per inch, got {self.dpi}")
+        if not 1 <= self.jpeg_quality <= 100:
+            bad(f"--jpeg-quality must be 1-100, got {self.jpeg_quality}")
+        if self.max_input_pixels < 1:
+            bad("--max-input-pixels must be at least 1")
+        if self.print_size is not None:
+            parse_print_size(self.print_size)  # raises with an example of the form
+        for name in ("init", "pooling", "tiling", "weights_format", "print_fit", "alpha", "bit_depth"):
             choices = _FIELDS[name].metadata["choices"]
             if getattr(self, name) not in choices + ((None,) if name == "weights_format" else ()):
                 bad(f"--{name} must be one of {', '.join(choices)}")
@@ -158,6 +189,16 @@ class RenderConfig:
 
 
 _FIELDS = {f.name: f for f in fields(RenderConfig)}
+
+
+def output_only(name: str, settings: dict) -> bool:
+    """Whether a setting changes only how the output file is written, not the render, given all ``settings``.
+
+    --dpi is written into the file, and sizes the output only with --print-size.
+    """
+    if name == "dpi":
+        return settings.get("print_size") is None
+    return bool(_FIELDS[name].metadata.get("output"))
 
 
 def option_fields():

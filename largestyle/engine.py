@@ -18,8 +18,9 @@ from .features import VGG19Features, deepest_of, halo
 from .memory import MemoryModel, is_out_of_memory, memory_budget, resolve_device
 from .objective import Objective, content_targets, style_targets
 from .optimize import LbfgsState, minimize
+from .canvas import Canvases
 from .checkpoints import CheckpointPolicy, Checkpoints, RenderInterrupted
-from .pyramid import fit_long_side, fit_short_side, level_shapes, resize
+from .pyramid import crop, fit_long_side, fit_short_side, level_shapes, output_frame, resize, style_side
 from .exact import TiledObjective
 from .tiling import BlendAccumulator, BlendGrid, halo_tiles, shifts_for_passes
 from .flavours import FLAVOURS
@@ -45,9 +46,11 @@ class Engine:
 
     def __init__(self, config: RenderConfig, callback: ev.Callback | None = None,
                  network: VGG19Features | None = None, checkpoints: Checkpoints | None = None,
-                 should_stop: Callable[[], bool] | None = None, policy: CheckpointPolicy | None = None):
+                 should_stop: Callable[[], bool] | None = None, policy: CheckpointPolicy | None = None,
+                 canvases: Canvases | None = None):
         self.config = config
         self.checkpoints = checkpoints or Checkpoints()  # by default, keeps nothing
+        self.canvases = canvases or Canvases()  # by default, in RAM only
         self.should_stop = should_stop or (lambda: False)
         self.policy = policy or CheckpointPolicy()
         self.device = resolve_device(config.device)
@@ -76,11 +79,16 @@ class Engine:
     def budget(self) -> int:
         return memory_budget(self.device, self.config.max_memory)
 
+    @functools.cached_property
+    def ram_budget(self) -> int:
+        """RAM for a level's own buffers; beyond it they go to memory-mapped files (if the store has files)."""
+        return memory_budget(torch.device("cpu"), self.config.max_ram)
+
     def plan(self, height: int, width: int) -> tuple[tuple[ev.LevelPlan, ...], int]:
         """Each level's plan for content of height x width, and the memory budget used."""
         cfg = self.config
         plans = []
-        for index, (h, w) in enumerate(level_shapes(cfg.target_size, height, width)):
+        for index, (h, w) in enumerate(level_shapes(*output_frame(cfg, height, width)[0])):
             if min(h, w) < MIN_SIDE:
                 raise LargestyleError(
                     f"pyramid level {index + 1} would be {w}x{h} px: VGG-19 needs at least {MIN_SIDE} px "
@@ -92,7 +100,9 @@ class Engine:
     def _plan_level(self, index: int, h: int, w: int, evaluations: int, tile: int | None) -> ev.LevelPlan:
         """Whole if it fits the budget (and no smaller tile is forced), else tiled."""
         need = self.memory.optimise_bytes(h, w)
-        whole = ev.LevelPlan(index, h, w, "whole", evaluations, need, evaluations * h * w)
+        # On the CPU a whole level's L-BFGS buffers are in RAM, which --max-ram may cap.
+        mapped = self._maps and self.device.type == "cpu" and self.memory.buffer_bytes(h, w) > self.ram_budget
+        whole = ev.LevelPlan(index, h, w, "whole", evaluations, need, evaluations * h * w, mapped=mapped)
         if need <= self.budget and not (tile and tile < max(h, w) and index in self._forced):
             return whole
         return self._plan_exact(whole, tile) if self._tiling(h, w) == "exact" else self._plan_blend(whole, tile)
@@ -105,36 +115,55 @@ class Engine:
         number of evaluations it reached a 10x lower loss than blend, seam-free
         (bench/bench_tiling.py). Blend keeps only about 100 bytes per pixel of the level,
         so it remains the fallback for levels too large for that.
+
+        Exact with its buffers in memory-mapped files is never chosen by auto: every
+        iteration streams the whole L-BFGS history, which from disk is far slower than
+        blend, whose canvases are touched a tile at a time.
         """
         if self.config.tiling != "auto":
             return self.config.tiling
-        return "exact" if self._exact_layout(h, w) is not None else "blend"
+        return "exact" if self._exact_layout(h, w, allow_mapped=False) is not None else "blend"
+
+    @property
+    def _maps(self) -> bool:
+        return self.canvases.maps
 
     @functools.cached_property
     def host_budget(self) -> int | None:
         """Host memory for an exact level's buffers when the device cannot hold them; None on the CPU."""
-        return None if self.device.type == "cpu" else memory_budget(torch.device("cpu"))
+        return None if self.device.type == "cpu" else self.ram_budget
 
-    def _exact_layout(self, h: int, w: int, core: int | None = None) -> tuple[int, bool, bool] | None:
-        """(core, level buffers on the host, content targets cached) for an exact level, or None.
+    def _exact_layout(self, h: int, w: int, core: int | None = None,
+                      allow_mapped: bool = True) -> tuple[int, bool, bool, bool] | None:
+        """(core, buffers on the host, content targets cached, buffers mapped) for an exact level, or None.
 
-        On the device if the level's buffers fit there beside a window, else in host
-        memory (windows move to the device and their gradients back). Within that, the
-        content cache is kept or dropped, whichever gives less work: recomputing the
-        targets costs about 1.3x per evaluation (bench/bench_exact.py) but frees 32 bytes
-        per pixel, which can buy larger cores and so less halo overhead.
+        On the device if the level's buffers fit there beside a window (on the CPU, also
+        within --max-ram), else in host memory (windows move to the device and their
+        gradients back), else in memory-mapped files. Within that, the content cache is
+        kept or dropped, whichever gives less work: recomputing the targets costs about
+        1.3x per evaluation (bench/bench_exact.py) but frees 32 bytes per pixel, which can
+        buy larger cores and so less halo overhead. Mapped levels recompute them.
         """
         context = halo(self.layers)
-        for host in (None, self.host_budget) if self.host_budget else (None,):
+        placements = [(None, False)] + ([(self.host_budget, False)] if self.host_budget else []) + (
+            [(None, True)] if self._maps and allow_mapped else [])
+        for host, mapped in placements:
             layouts = []
-            for cache in (True, False):
-                fitting = self.memory.largest_core(h, w, self.budget, context, cache, host)
+            for cache in (False,) if mapped else (True, False):
+                if host is None and not mapped and self.device.type == "cpu" and \
+                        self.memory.level_bytes(h, w, cache) > self.ram_budget:
+                    continue
+                fitting = self.memory.largest_core(h, w, self.budget, context, cache, host, mapped)
                 if fitting is not None and (core is None or core <= fitting):
-                    layouts.append((core or fitting, host is not None, cache))
+                    layouts.append((core or fitting, host is not None, cache, mapped))
             if layouts:
                 return min(layouts, key=lambda layout: self._exact_work(h, w, layout[0], layout[2]))
         # An explicit core larger than anything that fits: honoured, with a warning at the start.
-        return (core, False, True) if core else None
+        if core is None:
+            return None
+        mapped = allow_mapped and self._maps and self.device.type == "cpu" and \
+            self.memory.level_bytes(h, w) > self.ram_budget
+        return core, False, not mapped, mapped
 
     def _exact_work(self, h: int, w: int, core: int, cache_content: bool) -> float:
         """Pixels through the network per evaluation, in forward+backward units.
@@ -148,11 +177,14 @@ class Engine:
 
     def _plan_blend(self, whole: ev.LevelPlan, tile: int | None) -> ev.LevelPlan:
         h, w, model = whole.height, whole.width, self.memory
-        tile = tile or model.largest_tile(h, w, self.budget)
+        # On the CPU the canvases are in RAM, within --max-ram unless they can go to files;
+        # on an accelerator they stay on the device, within its budget.
+        mapped = self._maps and self.device.type == "cpu" and model.canvas_bytes(h, w) > self.ram_budget
+        tile = tile or model.largest_tile(h, w, self.budget, mapped=mapped)
         if tile is None:
             raise LargestyleError(
                 f"memory budget {format_bytes(self.budget)} is too small to tile a {w}x{h} level: "
-                f"even {MIN_TILE} px tiles need {format_bytes(model.tiled_bytes(h, w, MIN_TILE))}; "
+                f"even {MIN_TILE} px tiles need {format_bytes(model.tiled_bytes(h, w, MIN_TILE, mapped))}; "
                 "raise --max-memory or lower --target-size")
         grids = [BlendGrid.plan(h, w, tile, shift) for shift in shifts_for_passes(tile, self.config.passes)]
         if len(grids[0].tiles) == 1:
@@ -161,7 +193,7 @@ class Engine:
             whole.index, h, w, "blend", whole.evaluations, whole.estimated_bytes,
             whole.evaluations * sum(grid.pixels_per_pass() for grid in grids), tile,
             (len(grids[0].rows.starts), len(grids[0].cols.starts)),
-            tuple(len(grid.tiles) for grid in grids), model.tiled_bytes(h, w, tile))
+            tuple(len(grid.tiles) for grid in grids), model.tiled_bytes(h, w, tile, mapped), mapped=mapped)
 
     def _plan_exact(self, whole: ev.LevelPlan, core: int | None) -> ev.LevelPlan:
         h, w = whole.height, whole.width
@@ -172,14 +204,15 @@ class Engine:
                 f"memory budget {format_bytes(self.budget)} is too small for exact tiling of a {w}x{h} level: "
                 f"even 16 px cores need {format_bytes(self.memory.exact_bytes(h, w, 16, context, False))}; "
                 "raise --max-memory or lower --target-size")
-        core, on_host, cache = layout
+        core, on_host, cache, mapped = layout
         tiles = halo_tiles(h, w, core, context)
         if len(tiles) == 1:
             return whole
         work = round(whole.evaluations * self._exact_work(h, w, core, cache))
         return ev.LevelPlan(whole.index, h, w, "exact", whole.evaluations, whole.estimated_bytes, work, core,
                             (-(-h // core), -(-w // core)), (len(tiles),),
-                            self.memory.exact_bytes(h, w, core, context, cache, on_host), on_host, cache)
+                            self.memory.exact_bytes(h, w, core, context, cache, on_host, mapped), on_host, cache,
+                            mapped)
 
     def _smaller(self, level: ev.LevelPlan) -> ev.LevelPlan | None:
         """The level re-planned with tiles half as large, or None when they cannot shrink further."""
@@ -198,7 +231,9 @@ class Engine:
         """
         started = time.perf_counter()
         content, style = _batch(content).to(self.device), _batch(style).to(self.device)
+        (height, width), box = output_frame(self.config, *content.shape[-2:])
         levels, budget = self._resumable_plan(*content.shape[-2:])  # first: it may refuse the render
+        content = crop(content, box)
         network = self.network
         info = self.weights_info
         if info is not None and info.is_random:
@@ -209,6 +244,13 @@ class Engine:
                     f"level {level.index + 1}: {level.tile_size} px tiles need about "
                     f"{format_bytes(level.tiled_bytes)}, more than the {format_bytes(budget)} budget; "
                     "a smaller --tile-size (or none, to size tiles from the budget) is safer")))
+        needed = style_side(self.config, height, width)
+        if max(style.shape[-2:]) < needed:
+            self.emit(ev.Notice("style-upscaled", (
+                f"the style image is {style.shape[-1]}x{style.shape[-2]} px; at --style-scale "
+                f"{self.config.style_scale:g} the {width}x{height} px output needs it {needed} px on the long "
+                f"side, so its texture is enlarged {needed / max(style.shape[-2:]):.1f}x and will look blurry; "
+                f"use a style image of at least {needed} px, or a lower --style-scale")))
         self.config = self.config.with_loss_defaults(*DEFAULT_LOSS_WEIGHTS)  # a network given by the caller
         cfg = self.config
         self.emit(ev.RenderStarted(levels, str(self.device), budget, info.flavour if info else "given",
@@ -246,6 +288,7 @@ class Engine:
                     if self.device.type == "cuda":
                         torch.cuda.empty_cache()
             used += n
+            self.canvases.release()
             self.checkpoints.finished_level(level.index + 1, image)
             self.checkpoints.discard(f"level-{level.index + 1}-progress")
             self.emit(ev.LevelFinished(level.index, time.perf_counter() - level_started))
@@ -286,7 +329,7 @@ class Engine:
         return self._blend(network, start, content, targets, level)
 
     def _exact(self, network, start, content, targets, level: ev.LevelPlan):
-        if level.on_host:  # windows travel to the device; the level's buffers stay in host memory
+        if level.on_host or level.mapped:  # windows travel to the device; the level's buffers stay on the host
             start, content = start.cpu(), content.cpu()
         objective = TiledObjective(network, self.config, content, targets, level.tile_size,
                                    cache_content=level.cache_content)
@@ -330,10 +373,17 @@ class Engine:
         def save(lbfgs: LbfgsState) -> None:
             self._save_progress(level, lbfgs=lbfgs.to_plain())
 
-        return self._minimize(objective, start, level, state=state, save=save)
+        return self._minimize(objective, start, level, state=state, save=save,
+                              allocate=self._mapped_like if level.mapped else None)
+
+    def _mapped_like(self, like: torch.Tensor) -> torch.Tensor:
+        return self.canvases.empty(like.shape, like.dtype, "cpu", mapped=True)
+
+    def _mapped_shape(self, shape, dtype: torch.dtype) -> torch.Tensor:
+        return self.canvases.empty(shape, dtype, "cpu", mapped=True)
 
     def _minimize(self, objective, start, level: ev.LevelPlan, pass_index: int = 0, tile: int = 0,
-                  state: LbfgsState | None = None, save=None):
+                  state: LbfgsState | None = None, save=None, allocate=None):
         """L-BFGS with progress events; at iteration boundaries ``save`` gets the state when due, or on a stop."""
         work = level.work // level.total_evaluations  # per evaluation, for progress and ETA
         where = f"level {level.index + 1}" + (f" pass {pass_index + 1} tile {tile + 1}" if level.mode == "blend" else "")
@@ -351,7 +401,7 @@ class Engine:
 
         result, terms, used = minimize(objective.value_and_grad, start, level.evaluations,
                                        self.config.history_size, on_evaluation, state,
-                                       on_iteration if save is not None else None)
+                                       on_iteration if save is not None else None, allocate)
         self.emit(ev.OptimisationFinished(level.index, used, level.evaluations - used, terms, work,
                                           pass_index, tile))
         return result.clamp(0, 1), used
@@ -373,7 +423,12 @@ class Engine:
                 continue
             grid = BlendGrid.plan(level.height, level.width, level.tile_size, shift)
             canvas, padded_content = grid.pad(image), grid.pad(content)
-            accumulator = BlendAccumulator(grid, channels=3, device=self.device)
+            if level.mapped:  # the pass's canvases to files; tiles are cut from them as needed
+                self.canvases.release()
+                canvas, padded_content = (self.canvases.copy_of(canvas, mapped=True),
+                                          self.canvases.copy_of(padded_content, mapped=True))
+            accumulator = BlendAccumulator(grid, channels=3, device=self.device,
+                                           allocate=self._mapped_shape if level.mapped else None)
             if progress.get("pass") == pass_index:
                 accumulator.restore({k: v.to(self.device) if isinstance(v, torch.Tensor) else v
                                      for k, v in progress["accumulator"].items()})

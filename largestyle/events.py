@@ -26,6 +26,7 @@ class LevelPlan:
     tiled_bytes: int | None = None  # peak estimate when tiled: the level's canvases plus one tile
     on_host: bool = False  # exact: the level's image, gradient and L-BFGS history kept in host memory
     cache_content: bool = True  # exact: content targets kept between evaluations, not recomputed
+    mapped: bool = False  # the level's buffers (image, L-BFGS vectors, blend canvases) in memory-mapped files
 
     def to_plain(self) -> dict:
         return dataclasses.asdict(self)
@@ -36,8 +37,9 @@ class LevelPlan:
 
     @property
     def placement(self) -> str:
-        """Where an exact level keeps what it keeps, when that departs from the default; else ''."""
+        """Where a level keeps what it keeps, when that departs from the default; else ''."""
         notes = (["level buffers in host memory"] if self.on_host else []) + (
+            ["level buffers in memory-mapped files"] if self.mapped else []) + (
             [] if self.cache_content else ["content targets recomputed"])
         return ", ".join(notes)
 
@@ -74,6 +76,14 @@ class RenderStarted:
 @dataclass(frozen=True)
 class Notice:
     """Something the user should know; ``kind`` is a stable tag, e.g. 'random-weights'."""
+
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Info:
+    """What was decided about the inputs or output, e.g. the print size; not a warning."""
 
     kind: str
     message: str
@@ -141,6 +151,6 @@ class RenderFinished:
     evaluations: int
 
 
-Event = Union[RenderStarted, Notice, LevelStarted, TileStarted, Evaluation, OptimisationFinished,
+Event = Union[RenderStarted, Notice, Info, LevelStarted, TileStarted, Evaluation, OptimisationFinished,
               LevelFinished, Resumed, RenderFinished]
 Callback = Callable[[Event], None]

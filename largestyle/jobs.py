@@ -7,6 +7,7 @@ Layout (every file written atomically: temporary file, fsync, rename):
     events.jsonl      every progress event, one JSON object per line
     lock              the pid of the process using the directory
     checkpoints/      plan, finished levels, in-level progress (torch files, plain values)
+    canvases/         memory-mapped buffers of a level larger than --max-ram, while it runs
     levels/level-N.png  each finished level's image
     output.EXT        the final image (also copied to the requested output path)
     report.html       inputs, level images, loss curves, timings, settings
@@ -34,16 +35,18 @@ import torch
 from . import __version__, events as ev
 from .atomic import atomic_write, read_json, write_bytes, write_json
 from .checkpoints import CheckpointPolicy, Checkpoints, RenderInterrupted
-from .config import RenderConfig
+from .canvas import MappedCanvases
+from .config import RenderConfig, output_only
 from .engine import Engine
 from .errors import LargestyleError
 from .faults import kill_point
-from .imageio import check_output_path, load_image, save_image
+from .imagesave import check_output_path, save_image
+from .inputs import load_inputs, output_alpha
 from .progress import WorkMeter
 from .weightfiles import sha256_of
 
 JOB_FILE, STATUS_FILE, EVENTS_FILE, LOCK_FILE = "job.json", "status.json", "events.jsonl", "lock"
-CHECKPOINT_DIR, LEVELS_DIR, OUTPUT_STEM = "checkpoints", "levels", "output"
+CHECKPOINT_DIR, LEVELS_DIR, CANVAS_DIR, OUTPUT_STEM = "checkpoints", "levels", "canvases", "output"
 # status.json is rewritten at most this often during evaluations (and at every level or tile change).
 STATUS_INTERVAL = 1.0
 
@@ -107,7 +110,8 @@ class JobDirectory(Checkpoints):
         if not path.exists():
             return None
         try:
-            return torch.load(path, map_location="cpu", weights_only=True)
+            # Mapped, not read: a large level's L-BFGS state is paged in as the optimiser copies it.
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
         except Exception as exc:  # atomic writes make this unlikely: a disk fault or a hand edit
             raise LargestyleError(f"checkpoint {path} cannot be read ({exc}); run with --restart to start over")
 
@@ -128,7 +132,7 @@ class JobDirectory(Checkpoints):
     def finished_level(self, number: int, image: torch.Tensor) -> None:
         super().finished_level(number, image)
         (self.path / LEVELS_DIR).mkdir(exist_ok=True)
-        save_image(image[0].cpu(), self.path / LEVELS_DIR / f"level-{number}.png")
+        save_image(image[0].cpu(), self.path / LEVELS_DIR / f"level-{number}.png")  # 8-bit previews
 
     def output(self, suffix: str) -> Path:
         return self.path / f"{OUTPUT_STEM}{suffix}"
@@ -223,19 +227,25 @@ def job_record(content: Path, style: Path, output: Path, config: RenderConfig, e
     }
 
 
-def changes(old: dict, new: dict) -> list[str]:
-    """What differs between two job records, in words; paths may move, contents may not."""
+def changes(old: dict, new: dict, output: bool = False) -> list[str]:
+    """What differs between two job records, in words; paths may move, contents may not.
+
+    Settings that only change how the output file is written are left out, or with
+    ``output`` are the only ones compared.
+    """
     found = []
-    for role in ("content", "style"):
+    for role in ("content", "style") if not output else ():
         if old.get(role, {}).get("sha256") != new[role]["sha256"]:
             found.append(f"the {role} image ({new[role]['path']})")
     for name, value in new["settings"].items():
+        if output_only(name, new["settings"]) != output:
+            continue
         if old.get("settings", {}).get(name) != value:
             found.append(f"--{name.replace('_', '-')} (was {old.get('settings', {}).get(name)}, now {value})")
-    for name in ("flavour", "sha256"):
+    for name in ("flavour", "sha256") if not output else ():
         if old.get("weights", {}).get(name) != new["weights"][name]:
             found.append(f"the weights' {name}")
-    if old.get("version") != new["version"]:
+    if old.get("version") != new["version"] and not output:
         found.append(f"the largestyle version (was {old.get('version')}, now {new['version']})")
     return found
 
@@ -250,7 +260,7 @@ def run_job(content: Path, style: Path, output: Path, config: RenderConfig, job_
     """
     from .report import write_report
 
-    content, style, output = Path(content), Path(style), check_output_path(output)
+    content, style, output = Path(content), Path(style), check_output_path(output, config.bit_depth)
     job = JobDirectory(job_dir or default_job_dir(output))
     try:
         job.path.mkdir(parents=True, exist_ok=True)
@@ -259,7 +269,8 @@ def run_job(content: Path, style: Path, output: Path, config: RenderConfig, job_
     with JobLock(job.path) as lock:
         if restart:
             job.clear()
-        content_image, style_image = load_image(content, "content"), load_image(style, "style")
+        finished = (job.status or {}).get("state") == "finished"  # before the recorder rewrites it
+        inputs = load_inputs(content, style, config)
         recorder = JobRecorder(job, output)
         notify = callback or (lambda event: None)
 
@@ -270,9 +281,14 @@ def run_job(content: Path, style: Path, output: Path, config: RenderConfig, job_
         if lock.stale_pid is not None:
             both(ev.Notice("stale-lock", f"took over {job.path} from process {lock.stale_pid}, "
                                          "which is no longer running"))
-        engine = Engine(config, both, checkpoints=job, should_stop=should_stop, policy=policy)
+        for message in inputs.messages:
+            both(message)
+        canvases = MappedCanvases(job.path / CANVAS_DIR)
+        canvases.clear()  # buffers of a process that was killed
+        engine = Engine(config, both, checkpoints=job, should_stop=should_stop, policy=policy, canvases=canvases)
         engine.network  # loads the weights: their hash is part of the record
         record, previous = job_record(content, style, output, config, engine), job.record
+        final = job.output(output.suffix.lower())
         if previous is not None:
             changed = changes(previous, record)
             if changed:
@@ -281,14 +297,20 @@ def run_job(content: Path, style: Path, output: Path, config: RenderConfig, job_
                     f"job directory {job.path} holds a render with other settings or inputs: changed "
                     f"{'; '.join(changed)}. Run with --restart to start over (its checkpoints are deleted), "
                     "or give this render another --job-dir")
+            rewritten = changes(previous, record, output=True)
+            if rewritten:  # the render stands; its output is written again from the last level's checkpoint
+                both(ev.Info("output-settings", f"writing the output again with {'; '.join(rewritten)}"))
+                final.unlink(missing_ok=True)
+                write_json(job.path / JOB_FILE, {**previous, "settings": record["settings"]})
         else:
             write_json(job.path / JOB_FILE, record)
-        final = job.output(output.suffix.lower())
         try:
-            if (job.status or {}).get("state") == "finished" and final.exists():
+            if finished and final.exists():
                 both(ev.Notice("already-finished", f"{job.path} is already finished; copying its output"))
             else:
-                save_image(engine.render(content_image, style_image), final)
+                image = engine.render(inputs.content, inputs.style)
+                save_image(image, final, alpha=output_alpha(inputs, config), bit_depth=config.bit_depth,
+                           dpi=config.dpi, jpeg_quality=config.jpeg_quality)
             _copy(final, output)
             recorder.write_status("finished")
         except RenderInterrupted as exc:

@@ -23,6 +23,10 @@ FIXED_IMAGE_BUFFERS = 6
 # Buffers of the whole level that a blend-tiled level keeps: canvas, padded canvas and
 # content, the accumulator's sums (3 + 1 channels), the level content and the result.
 BLEND_CANVAS_BUFFERS = 8
+# Image-sized buffers that stay in RAM when a level's buffers are memory-mapped files:
+# the level's content, the gradient and the line search's copies of it (blend: the
+# padded canvases on their way to the files, and the blended result).
+MAPPED_RESIDENT_BUFFERS = 4
 # Backward-pass temporaries (gradients of the widest layers, allocator slack), as a
 # multiple of one 64-channel activation.
 TRANSIENT_ACTIVATIONS = 4
@@ -149,6 +153,7 @@ class MemoryModel:
         self.image_per_pixel = (2 * history_size + FIXED_IMAGE_BUFFERS) * 3 * element
         self.fixed = network_bytes(layers, pooling)
         self.element = element
+        self.on_cpu = device.type == "cpu"
 
     @property
     def per_pixel(self) -> float:
@@ -171,9 +176,22 @@ class MemoryModel:
         """Bytes of the whole-level buffers that blend tiling keeps beside one tile."""
         return height * width * 3 * self.element * BLEND_CANVAS_BUFFERS
 
-    def tiled_bytes(self, height: int, width: int, tile: int) -> int:
+    def buffer_bytes(self, height: int, width: int) -> int:
+        """Bytes of a whole optimisation's image-sized buffers: point, gradient, L-BFGS history."""
+        return int(height * width * self.image_per_pixel)
+
+    def resident_bytes(self, height: int, width: int) -> int:
+        """What a level whose buffers are memory-mapped still keeps in the budget.
+
+        On the CPU, a few image-sized buffers stay in RAM (MAPPED_RESIDENT_BUFFERS); on an
+        accelerator they are in host memory, outside the device's budget.
+        """
+        return height * width * 3 * self.element * MAPPED_RESIDENT_BUFFERS if self.on_cpu else 0
+
+    def tiled_bytes(self, height: int, width: int, tile: int, mapped: bool = False) -> int:
         """Peak bytes of a blend-tiled height x width level with square tiles of side ``tile``."""
-        return self.canvas_bytes(height, width) + self.optimise_bytes(tile, tile)
+        canvas = self.resident_bytes(height, width) if mapped else self.canvas_bytes(height, width)
+        return canvas + self.optimise_bytes(tile, tile)
 
     def level_bytes(self, height: int, width: int, cache_content: bool = True) -> int:
         """Whole-level buffers of exact tiling: image, gradient, L-BFGS history, cached content targets."""
@@ -185,20 +203,25 @@ class MemoryModel:
         return int(self.fixed + (core + 2 * context) ** 2 * (self.activation_per_pixel + self.transient_per_pixel))
 
     def exact_bytes(self, height: int, width: int, core: int, context: int, cache_content: bool = True,
-                    on_host: bool = False) -> int:
+                    on_host: bool = False, mapped: bool = False) -> int:
         """Peak device bytes of an exact-tiled level: one window, plus the level's buffers unless on the host."""
-        level = 0 if on_host else self.level_bytes(height, width, cache_content)
+        if mapped:
+            level = self.resident_bytes(height, width)
+        else:
+            level = 0 if on_host else self.level_bytes(height, width, cache_content)
         return self.window_bytes(core, context) + level
 
     def largest_core(self, height: int, width: int, budget: int, context: int, cache_content: bool = True,
-                     host_budget: int | None = None) -> int | None:
+                     host_budget: int | None = None, mapped: bool = False) -> int | None:
         """Largest exact-tiling core (a multiple of 16) whose window fits the device budget.
 
         The level's buffers share the device budget, or with ``host_budget`` they are
-        kept in host memory and must fit there instead.
+        kept in host memory and must fit there instead, or ``mapped`` they are files.
         """
         level = self.level_bytes(height, width, cache_content)
-        if host_budget is not None:
+        if mapped:
+            level = self.resident_bytes(height, width)
+        elif host_budget is not None:
             if level > host_budget:
                 return None
             level = 0
@@ -209,9 +232,10 @@ class MemoryModel:
         side = side // 16 * 16
         return side if side >= 16 else None
 
-    def largest_tile(self, height: int, width: int, budget: int, multiple: int = 16) -> int | None:
+    def largest_tile(self, height: int, width: int, budget: int, multiple: int = 16,
+                     mapped: bool = False) -> int | None:
         """Largest square tile side (a multiple of ``multiple``, at least MIN_TILE) that fits, or None."""
-        room = budget - self.canvas_bytes(height, width) - self.fixed
+        room = budget - self.tiled_bytes(height, width, 0, mapped)  # the canvases and the weights
         if room <= 0:
             return None
         side = int((room / self.per_pixel) ** 0.5) // multiple * multiple

@@ -26,6 +26,30 @@ OnIteration = Callable[[Callable[[], "LbfgsState"]], None]
 
 # Line-search evaluations allowed beyond the budget; the budget check stops first.
 LINE_SEARCH_SLACK = 25
+# Makes an empty vector like the given one; the engine passes file-backed ones for levels larger than RAM.
+Allocate = Callable[[torch.Tensor], torch.Tensor]
+
+
+class _Vectors:
+    """The point, direction, history and scratch vectors, reused instead of reallocated.
+
+    With a file-backed ``allocate`` these are what would not fit in RAM; in RAM,
+    reuse saves the allocator's churn. The gradient and the line search's copies
+    of it are made by the objective and by PyTorch, so they stay in RAM.
+    """
+
+    def __init__(self, allocate: Allocate, like: torch.Tensor):
+        self._allocate, self._like, self._free = allocate, like, []
+
+    def take(self) -> torch.Tensor:
+        return self._free.pop() if self._free else self._allocate(self._like)
+
+    def give(self, *vectors: torch.Tensor | None) -> None:
+        self._free.extend(v for v in vectors if v is not None)
+
+    def adopt(self, vector: torch.Tensor | None) -> torch.Tensor | None:
+        """A vector restored from a checkpoint, copied into one of ours."""
+        return None if vector is None else self.take().copy_(vector)
 
 
 class _BudgetSpent(Exception):
@@ -79,17 +103,20 @@ class LbfgsState:
 def minimize(value_and_grad: ValueAndGrad, start: torch.Tensor, evaluations: int,
              history_size: int = 16, on_evaluation: OnEvaluation | None = None,
              state: LbfgsState | None = None, on_iteration: OnIteration | None = None,
-             ) -> tuple[torch.Tensor, LossTerms, int]:
+             allocate: Allocate | None = None) -> tuple[torch.Tensor, LossTerms, int]:
     """Minimise from ``start`` (or continue ``state``) with at most ``evaluations`` evaluations.
 
     Returns (best image, its loss terms, evaluations used). The best evaluated
     point is returned, never a rejected line-search trial. The image is not
     clamped here: clamping inside the evaluation would corrupt L-BFGS's curvature
-    history, so callers clamp the result.
+    history, so callers clamp the result. ``allocate`` makes the image-sized vectors
+    kept between evaluations (default: in RAM beside ``start``).
     """
     shape = start.shape
+    vectors = _Vectors(allocate or (lambda like: torch.empty_like(like, memory_format=torch.contiguous_format)),
+                       start.detach().reshape(-1))
     counter = {"used": state.used if state else 0}
-    best: dict = {"x": state.best_x if state else None, "terms": state.best_terms if state else None}
+    best: dict = {"x": vectors.adopt(state.best_x) if state else None, "terms": state.best_terms if state else None}
 
     def evaluate(flat: torch.Tensor) -> tuple[float, torch.Tensor]:
         if counter["used"] >= evaluations:
@@ -100,17 +127,22 @@ def minimize(value_and_grad: ValueAndGrad, start: torch.Tensor, evaluations: int
         if not math.isfinite(terms.total):
             raise FloatingPointError(f"loss became {terms.total} after {counter['used']} evaluations")
         if best["terms"] is None or terms.total < best["terms"].total:
-            best["x"], best["terms"] = flat.clone(), terms
+            best["x"] = (best["x"] if best["x"] is not None else vectors.take()).copy_(flat)
+            best["terms"] = terms
         if on_evaluation is not None:
             on_evaluation(counter["used"], terms)
         return terms.total, grad.reshape(-1)
 
     try:
         if state is None:
-            x = start.detach().reshape(-1).clone()
+            x = vectors.take().copy_(start.detach().reshape(-1))
             loss, grad = evaluate(x)
             state = LbfgsState(x, loss, grad, counter["used"], best["x"], best["terms"])
-        _iterate(state, evaluate, evaluations, history_size, counter, best, on_iteration)
+        else:
+            state = replace(state, **{name: vectors.adopt(getattr(state, name)) for name in ("x", "d", "prev_grad")},
+                            old_dirs=[vectors.adopt(v) for v in state.old_dirs],
+                            old_stps=[vectors.adopt(v) for v in state.old_stps])
+        _iterate(state, evaluate, evaluations, history_size, counter, best, on_iteration, vectors)
     except _BudgetSpent:
         pass
     return best["x"].view(shape), best["terms"], counter["used"]
@@ -118,8 +150,13 @@ def minimize(value_and_grad: ValueAndGrad, start: torch.Tensor, evaluations: int
 
 @torch.no_grad()
 def _iterate(s: LbfgsState, evaluate, evaluations: int, history_size: int, counter: dict, best: dict,
-             on_iteration: OnIteration | None) -> None:
-    """PyTorch's L-BFGS loop with tolerances of zero, over ``s`` in place."""
+             on_iteration: OnIteration | None, vectors: _Vectors) -> None:
+    """PyTorch's L-BFGS loop with tolerances of zero, over ``s`` in place.
+
+    Every image-sized result is written into one of ``vectors`` (``out=``), which
+    computes the same values as PyTorch's freshly allocated ones.
+    """
+    scratch = vectors.take()
     max_eval = evaluations + LINE_SEARCH_SLACK
 
     def snapshot() -> LbfgsState:
@@ -128,48 +165,56 @@ def _iterate(s: LbfgsState, evaluate, evaluations: int, history_size: int, count
         return s
 
     while s.iteration < evaluations:
-        if s.grad.abs().max() <= 0:  # a stationary point: PyTorch's optimality test at tolerance 0
+        if torch.abs(s.grad, out=scratch).max() <= 0:  # a stationary point: PyTorch's test at tolerance 0
             return
         if on_iteration is not None:
             on_iteration(snapshot)
         s.iteration += 1
         if s.iteration == 1:
-            d = s.grad.neg()
+            d = torch.neg(s.grad, out=vectors.take())
+            vectors.give(*s.old_dirs, *s.old_stps)
             s.old_dirs, s.old_stps, s.ro, s.h_diag = [], [], [], 1
         else:
-            y = s.grad.sub(s.prev_grad)
-            step = s.d.mul(s.t)
+            y = torch.sub(s.grad, s.prev_grad, out=vectors.take())
+            step = torch.mul(s.d, s.t, out=vectors.take())
             ys = y.dot(step)
             if ys > 1e-10:
                 if len(s.old_dirs) == history_size:
-                    s.old_dirs.pop(0), s.old_stps.pop(0), s.ro.pop(0)
+                    vectors.give(s.old_dirs.pop(0), s.old_stps.pop(0))
+                    s.ro.pop(0)
                 s.old_dirs.append(y)
                 s.old_stps.append(step)
                 s.ro.append(1.0 / ys)
                 s.h_diag = ys / y.dot(y)
+            else:
+                vectors.give(y, step)
             # Two-loop recursion: d = -H grad.
             alphas = [None] * len(s.old_dirs)
-            q = s.grad.neg()
+            q = torch.neg(s.grad, out=scratch)
             for i in range(len(s.old_dirs) - 1, -1, -1):
                 alphas[i] = s.old_stps[i].dot(q) * s.ro[i]
                 q.add_(s.old_dirs[i], alpha=-alphas[i])
-            d = r = torch.mul(q, s.h_diag)
+            vectors.give(s.d)  # the previous direction is spent: its step is in the history
+            d = r = torch.mul(q, s.h_diag, out=vectors.take())
             for i in range(len(s.old_dirs)):
                 beta = s.old_dirs[i].dot(r) * s.ro[i]
                 r.add_(s.old_stps[i], alpha=alphas[i] - beta)
-        s.prev_grad = s.grad.clone(memory_format=torch.contiguous_format)
+        s.prev_grad = (s.prev_grad if s.prev_grad is not None else vectors.take()).copy_(s.grad)
         s.d = d
-        t = min(1.0, 1.0 / s.grad.abs().sum()) if s.iteration == 1 else 1.0
+        t = min(1.0, 1.0 / torch.abs(s.grad, out=scratch).sum()) if s.iteration == 1 else 1.0
         slope = s.grad.dot(d)
         if slope > 0:  # not a descent direction: nothing more to gain
             return
         used_before = counter["used"]
+        trial = vectors.take()
 
         def along(x, step, direction):
-            return evaluate(torch.add(x, direction, alpha=step))
+            return evaluate(torch.add(x, direction, alpha=step, out=trial))
 
         s.loss, s.grad, s.t, _ = _strong_wolfe(along, s.x, t, d, s.loss, s.grad, slope,
                                                max_ls=max_eval - used_before)
-        s.x = s.x.add(d, alpha=s.t)
-        if counter["used"] >= max_eval or d.mul(s.t).abs().max() <= 0:
+        # The new point goes into the trial vector (free again) and the old point is given back.
+        s.x, spent = torch.add(s.x, d, alpha=s.t, out=trial), s.x
+        vectors.give(spent)
+        if counter["used"] >= max_eval or torch.mul(d, s.t, out=scratch).abs_().max() <= 0:
             return

@@ -43,10 +43,9 @@ def describe(levels: tuple[ev.LevelPlan, ...], budget: int, per_pixel: float, co
         seconds = level.work * per_pixel
         total += seconds
         evaluations = level.total_evaluations
-        tiles = "-" if level.mode == "whole" else (
+        tiles = ", ".join(filter(None, ("-" if level.mode == "whole" else (
             f"{level.grid[0]}x{level.grid[1]} of {level.tile_size} px"
-            + (f", {level.passes} passes" if level.mode == "blend" else "")
-            + (f", {level.placement}" if level.placement else ""))
+            + (f", {level.passes} passes" if level.mode == "blend" else "")), level.placement)))
         peak = level.estimated_bytes if level.mode == "whole" else level.tiled_bytes
         rows.append((str(level.index + 1), f"{level.width}x{level.height}", level.mode, tiles,
                      f"{context} px" if level.mode == "exact" else "-", format_bytes(peak),

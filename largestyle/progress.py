@@ -16,17 +16,18 @@ LOG_INTERVAL = 5.0
 
 def describe_level(level: ev.LevelPlan, count: int) -> str:
     size = f"level {level.index + 1}/{count}: {level.width}x{level.height}"
+    placement = f" ({level.placement})" if level.placement else ""
     if level.mode == "whole":
-        return f"{size} whole, {level.evaluations} evaluations (needs ~{format_bytes(level.estimated_bytes)})"
+        return (f"{size} whole, {level.evaluations} evaluations (needs ~{format_bytes(level.estimated_bytes)})"
+                + placement)
     rows, cols = level.grid
     if level.mode == "exact":
         return (f"{size} tiled (whole would need ~{format_bytes(level.estimated_bytes)}, tiled "
                 f"~{format_bytes(level.tiled_bytes)}): exact, {level.tile_size} px cores in a {rows}x{cols} grid, "
-                f"{level.evaluations} evaluations of the whole level"
-                + (f" ({level.placement})" if level.placement else ""))
+                f"{level.evaluations} evaluations of the whole level" + placement)
     return (f"{size} tiled (whole would need ~{format_bytes(level.estimated_bytes)}, tiled "
             f"~{format_bytes(level.tiled_bytes)}): blend, {level.tile_size} px tiles in a {rows}x{cols} grid, "
-            f"{level.passes} passes, {level.evaluations} evaluations per tile")
+            f"{level.passes} passes, {level.evaluations} evaluations per tile" + placement)
 
 
 def format_duration(seconds: float) -> str:
@@ -77,6 +78,7 @@ class ProgressPrinter:
         self.last_log = time.monotonic()
         self.levels = 1
         self.where = ""
+        self.held: list[str] = []  # Info lines, shown once the render starts (not before an error)
 
     def write(self, line: str) -> None:
         if self.bar is not None:
@@ -93,7 +95,13 @@ class ProgressPrinter:
         if handler:
             handler(event)
 
+    def _on_Info(self, event: ev.Info):
+        self.held.append(f"largestyle: {event.message}")
+
     def _on_RenderStarted(self, event: ev.RenderStarted):
+        for line in self.held:
+            self.write(line)
+        self.held.clear()
         self.meter.total = max(1, event.total_work)
         self.levels = len(event.levels)
         weights = event.weights

@@ -53,6 +53,7 @@ class History:
     started: dict | None = None  # the latest RenderStarted (a resumed render writes another)
     plan: dict[int, dict] = field(default_factory=dict)  # level dicts by 0-based index
     notices: list[tuple[str, str]] = field(default_factory=list)
+    infos: list[str] = field(default_factory=list)  # what was done to the inputs, the output's size
     level_seconds: dict[int, float] = field(default_factory=dict)
     level_evaluations: Counter = field(default_factory=Counter)
     points: dict[str, list[tuple[int, float]]] = field(default_factory=lambda: {t: [] for t in LOSS_TERMS})
@@ -93,6 +94,9 @@ def summarise_events(events: list[dict]) -> History:
             notice = (str(event.get("kind", "")), str(event.get("message", "")))
             if notice not in history.notices:  # a resumed render repeats its notices
                 history.notices.append(notice)
+        elif kind == "Info":
+            if event.get("message") and str(event["message"]) not in history.infos:
+                history.infos.append(str(event["message"]))
         elif kind == "LevelStarted":
             for level in _level_dicts([event.get("level")]):
                 history.plan[level["index"]] = level
@@ -169,6 +173,7 @@ def write_report(job_dir: str | Path) -> Path:
     body = "\n".join([
         f"<h1>{_e(name)}: {_e(state)}</h1>",
         _status_section(status, state),
+        _infos_section(history),
         _warnings_section(history, job),
         _output_section(job_dir, assets, state),
         _inputs_section(job or {}, assets),
@@ -204,6 +209,13 @@ def _status_section(status: dict, state: str) -> str:
         css = "bad" if state in ("failed", "interrupted") else "muted"
         lines.append(f'<p class="{css}">{_e(status["message"])}</p>')
     return "\n".join(lines)
+
+
+def _infos_section(history: History) -> str:
+    if not history.infos:
+        return ""
+    items = "".join(f"<li>{_e(info)}</li>" for info in history.infos)
+    return f"<h2>Inputs and output</h2>\n<ul>{items}</ul>"
 
 
 def _warnings_section(history: History, job: dict | None) -> str:

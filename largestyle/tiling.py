@@ -191,12 +191,14 @@ class BlendAccumulator:
     """
 
     def __init__(self, grid: BlendGrid, channels: int, dtype: torch.dtype = torch.float32,
-                 device: torch.device | str | None = None) -> None:
+                 device: torch.device | str | None = None, allocate=None) -> None:
+        """``allocate(shape, dtype)``, if given, makes the two sums (e.g. in memory-mapped files)."""
         self.grid = grid
         self.channels = channels
         h, w = grid.padded_shape
-        self.total = torch.zeros(1, channels, h, w, dtype=dtype, device=device)
-        self.weight = torch.zeros(1, 1, h, w, dtype=dtype, device=device)
+        allocate = allocate or (lambda shape, kind: torch.empty(shape, dtype=kind, device=device))
+        self.total = allocate((1, channels, h, w), dtype).zero_()
+        self.weight = allocate((1, 1, h, w), dtype).zero_()
         self._window = grid.window(grid.tiles[0], dtype, self.total.device)
         self._expected = frozenset(t.index for t in grid.tiles)
         self._seen: set[int] = set()

@@ -195,12 +195,13 @@ def test_plan_shows_levels_without_rendering(images, tmp_path, capsys):
     assert code == 0
     lines = out.strip().splitlines()
     assert lines[0].split()[:4] == ["level", "size", "strategy", "tiles"]
-    assert lines[1].startswith("1") and "250x167" in lines[1] and "whole" in lines[1]
+    assert lines[1].startswith("1") and "250x166" in lines[1] and "whole" in lines[1]
     assert "500x333" in lines[2] and "exact" in lines[2] and "80 px" in lines[2]
-    assert lines[-2].startswith("total: about") and "µs per pixel" in lines[-2]
-    assert lines[-1].startswith("memory model: ") and "calibration.json" in lines[-1]
+    assert lines[-3].startswith("total: about") and "µs per pixel" in lines[-3]
+    assert lines[-2].startswith("memory model: ") and "calibration.json" in lines[-2]
+    assert lines[-1] == "output: 500 x 333 px = 1.67 x 1.11 in (4.23 x 2.82 cm) at 300 dpi"
     assert not list(tmp_path.glob("*.png"))[2:]  # only the two inputs: nothing rendered
-    code = main(["plan", str(content), str(style), "--target-size", "500", "--max-memory", "150MB",
+    code = main(["plan", str(content), str(style), "--target-size", "500", "--max-memory", "90MB",
                  "--tiling", "exact", "--weights", "random"])
     assert code == 2 and "too small for exact tiling" in capsys.readouterr().err
 

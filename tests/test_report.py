@@ -43,7 +43,8 @@ def events():
     lines = [{"event": "RenderStarted", "time": t, "levels": LEVELS, "device": "cpu", "budget_bytes": 2 ** 30,
               "weights": "random", "weights_path": None, "weights_sha256": None,
               "weights_chosen_by": "no weights file found", "loss_weights": [1.0, 1.0, 10.0]},
-             {"event": "Notice", "time": t, "kind": "random-weights", "message": "random network <in use>"}]
+             {"event": "Notice", "time": t, "kind": "random-weights", "message": "random network <in use>"},
+             {"event": "Info", "time": t, "kind": "output-size", "message": "print 24x36in (crop): 10800 x 7200 px"}]
     for index, lv in enumerate(LEVELS[:2]):
         lines.append({"event": "LevelStarted", "time": t, "level": lv, "count": 3})
         for i in range(1, 4):
@@ -110,6 +111,7 @@ def test_events_skip_truncated_and_unknown_lines(tmp_path):
     assert [index for _, index in history.boundaries] == [1, 2] and history.resumes == [6]
     assert history.level_evaluations == {0: 3, 1: 3, 2: 4}
     assert history.notices == [("random-weights", "random network <in use>")]
+    assert history.infos == ["print 24x36in (crop): 10800 x 7200 px"]
     # Whole and exact levels plot every evaluation, blend levels each tile's final loss.
     assert [x for x, _ in history.points["total"]] == [1, 2, 3, 4, 5, 6, 8, 10]
     assert history.points["total"][-2:] == [(8, 20.0), (10, 21.0)]
@@ -138,6 +140,7 @@ def test_report_of_a_finished_render(tmp_path):
     assert "1234" in text and "target_size" in text
     assert SHA[:12] in text and SHA[:13] not in text
     assert "random network &lt;in use&gt;" in text
+    assert "<h2>Inputs and output</h2>" in text and "10800 x 7200 px" in text
     assert "<script" not in text and "http" not in text
     assert not list(job.rglob("*.tmp"))  # every file went through a completed atomic write
 
