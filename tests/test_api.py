@@ -46,6 +46,18 @@ def test_render_from_arrays_pil_and_paths(content, style, tmp_path):
     assert 0.0 <= array.min() and array.max() <= 1.0
 
 
+def test_transparent_content_gives_rgba_unless_composited(content, style):
+    rgba = np.concatenate([content, np.linspace(0, 1, 60, dtype=np.float32)[None, :, None].repeat(40, 0)], axis=2)
+    with pytest.warns(largestyle.LargestyleWarning):
+        image = largestyle.render(rgba, style, target_size=48, **FAST)
+    assert image.mode == "RGBA" and image.size == (48, 32)
+    alpha = np.asarray(image)[..., 3]
+    assert alpha[:, 0].max() < 10 and alpha[:, -1].min() > 245  # the ramp, resized to the output
+    with pytest.warns(largestyle.LargestyleWarning):
+        tensor = largestyle.render(rgba, style, target_size=48, output="tensor", alpha="composite", **FAST)
+    assert tensor.shape == (3, 32, 48)
+
+
 def test_progress_events_cover_the_plan(content, style):
     seen = []
     with pytest.warns(largestyle.LargestyleWarning):
