@@ -47,6 +47,7 @@ from .weightfiles import sha256_of
 
 JOB_FILE, STATUS_FILE, EVENTS_FILE, LOCK_FILE = "job.json", "status.json", "events.jsonl", "lock"
 CHECKPOINT_DIR, LEVELS_DIR, CANVAS_DIR, OUTPUT_STEM = "checkpoints", "levels", "canvases", "output"
+DEFAULT_SETTINGS = json.loads(json.dumps(RenderConfig().to_dict()))
 # status.json is rewritten at most this often during evaluations (and at every level or tile change).
 STATUS_INTERVAL = 1.0
 
@@ -240,8 +241,10 @@ def changes(old: dict, new: dict, output: bool = False) -> list[str]:
     for name, value in new["settings"].items():
         if output_only(name, new["settings"]) != output:
             continue
-        if old.get("settings", {}).get(name) != value:
-            found.append(f"--{name.replace('_', '-')} (was {old.get('settings', {}).get(name)}, now {value})")
+        # A setting added since the job was made counts as its default there.
+        was = old.get("settings", {}).get(name, DEFAULT_SETTINGS.get(name))
+        if was != value:
+            found.append(f"--{name.replace('_', '-')} (was {was}, now {value})")
     for name in ("flavour", "sha256") if not output else ():
         if old.get("weights", {}).get(name) != new["weights"][name]:
             found.append(f"the weights' {name}")

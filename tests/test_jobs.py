@@ -90,6 +90,20 @@ def test_changed_settings_are_refused_until_restart(images, tmp_path, capsys):
     assert code == 0
 
 
+def test_settings_added_since_a_job_was_made_count_as_their_defaults(images, tmp_path, capsys):
+    out = tmp_path / "o.png"
+    assert run_cli(capsys, "render", *images, "-o", out, *FAST, "--weights", "random")[0] == 0
+    record_path = tmp_path / "o.job" / "job.json"
+    record = json.loads(record_path.read_text())
+    for newer in ("print_fit", "alpha", "max_input_pixels"):
+        del record["settings"][newer]
+    record_path.write_text(json.dumps(record))
+    code, err = run_cli(capsys, "render", *images, "-o", out, *FAST, "--weights", "random")
+    assert code == 0 and "already finished" in err
+    code, err = run_cli(capsys, "render", *images, "-o", out, *FAST, "--weights", "random", "--alpha", "composite")
+    assert code == 2 and "--alpha (was keep, now composite)" in err
+
+
 def test_lock_names_its_holder_and_stale_locks_are_taken_over(images, tmp_path, capsys):
     out, job = tmp_path / "o.png", tmp_path / "o.job"
     job.mkdir()
