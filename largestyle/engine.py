@@ -101,7 +101,7 @@ class Engine:
         """Whole if it fits the budget (and no smaller tile is forced), else tiled."""
         need = self.memory.optimise_bytes(h, w)
         # On the CPU a whole level's L-BFGS buffers are in RAM, which --max-ram may cap.
-        mapped = self._maps and self.device.type == "cpu" and self.memory.buffer_bytes(h, w) > self.ram_budget
+        mapped = self._beyond_ram(self.memory.buffer_bytes(h, w))
         whole = ev.LevelPlan(index, h, w, "whole", evaluations, need, evaluations * h * w, mapped=mapped)
         if need <= self.budget and not (tile and tile < max(h, w) and index in self._forced):
             return whole
@@ -124,9 +124,9 @@ class Engine:
             return self.config.tiling
         return "exact" if self._exact_layout(h, w, allow_mapped=False) is not None else "blend"
 
-    @property
-    def _maps(self) -> bool:
-        return self.canvases.maps
+    def _beyond_ram(self, level_bytes: int) -> bool:
+        """Whether buffers of this size go to memory-mapped files: on the CPU, past --max-ram, with a store that maps."""
+        return self.canvases.maps and self.device.type == "cpu" and level_bytes > self.ram_budget
 
     @functools.cached_property
     def host_budget(self) -> int | None:
@@ -146,7 +146,7 @@ class Engine:
         """
         context = halo(self.layers)
         placements = [(None, False)] + ([(self.host_budget, False)] if self.host_budget else []) + (
-            [(None, True)] if self._maps and allow_mapped else [])
+            [(None, True)] if self.canvases.maps and allow_mapped else [])
         for host, mapped in placements:
             layouts = []
             for cache in (False,) if mapped else (True, False):
@@ -161,8 +161,7 @@ class Engine:
         # An explicit core larger than anything that fits: honoured, with a warning at the start.
         if core is None:
             return None
-        mapped = allow_mapped and self._maps and self.device.type == "cpu" and \
-            self.memory.level_bytes(h, w) > self.ram_budget
+        mapped = allow_mapped and self._beyond_ram(self.memory.level_bytes(h, w))
         return core, False, not mapped, mapped
 
     def _exact_work(self, h: int, w: int, core: int, cache_content: bool) -> float:
@@ -179,7 +178,7 @@ class Engine:
         h, w, model = whole.height, whole.width, self.memory
         # On the CPU the canvases are in RAM, within --max-ram unless they can go to files;
         # on an accelerator they stay on the device, within its budget.
-        mapped = self._maps and self.device.type == "cpu" and model.canvas_bytes(h, w) > self.ram_budget
+        mapped = self._beyond_ram(model.canvas_bytes(h, w))
         tile = tile or model.largest_tile(h, w, self.budget, mapped=mapped)
         if tile is None:
             raise LargestyleError(
@@ -377,7 +376,7 @@ class Engine:
                               allocate=self._mapped_like if level.mapped else None)
 
     def _mapped_like(self, like: torch.Tensor) -> torch.Tensor:
-        return self.canvases.empty(like.shape, like.dtype, "cpu", mapped=True)
+        return self._mapped_shape(like.shape, like.dtype)
 
     def _mapped_shape(self, shape, dtype: torch.dtype) -> torch.Tensor:
         return self.canvases.empty(shape, dtype, "cpu", mapped=True)
