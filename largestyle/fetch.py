@@ -3,24 +3,80 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import http.client
+import os
 import re
 import sys
+import unicodedata
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tqdm import tqdm
-
-from .atomic import atomic_write
+from .atomic import atomic_write, remove_stale_temporaries, storage_problem
 from .errors import LargestyleError
+from .faults import kill_point
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
+# Terminal control sequences: CSI (colours, cursor moves), OSC (titles, links), and two-character escapes.
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]|\x9b[0-?]*[ -/]*[@-~]")
+PART_SUFFIX = ".part"
+ANOTHER_FOLDER = "choose another folder with --dir"
+
+
+def one_line(text: str) -> str:
+    """``text`` as one line of plain text: terminal escapes removed, other control characters escaped.
+
+    Messages quote library errors, server replies and file names, any of which may hold
+    line breaks or escape sequences that would garble or forge terminal output.
+    """
+    text = _ANSI.sub("", str(text))
+    return "".join(_escaped(char) if unicodedata.category(char) in ("Cc", "Zl", "Zp") else char
+                   for char in text)
+
+
+def _escaped(char: str) -> str:
+    return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(char) or (
+        f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+
+def _plain(text) -> str:
+    """A library's message as one short line of words: escapes gone, whitespace runs collapsed."""
+    words = " ".join(_ANSI.sub("", str(text)).split())
+    return one_line(words if len(words) <= 200 else words[:197] + "...")
 
 
 class FetchError(LargestyleError):
     """A download that failed; nothing was saved at the destination."""
+
+    def __init__(self, message: str):
+        super().__init__(one_line(message))
+
+
+def write_problem(path: Path, exc: OSError, elsewhere: str = ANOTHER_FOLDER) -> str:
+    """One line for an OSError while writing ``path``: what is wrong, then what to do.
+
+    ``elsewhere`` is the way to write somewhere else ("choose another folder with --dir").
+    """
+    shown, path = os.fspath(path), Path(path)
+    if isinstance(exc, PermissionError):
+        reason = "permission denied"
+    elif isinstance(exc, (FileExistsError, NotADirectoryError)) and not _is_dir(path.parent):
+        reason = f"{path.parent} is not a folder"
+    elif isinstance(exc, IsADirectoryError) or _is_dir(path):
+        reason = "it is a directory"
+    else:
+        reason = _plain(storage_problem(exc))
+    advice = f"free some space or {elsewhere}" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else elsewhere
+    return one_line(f"cannot write {shown}: {reason}; {advice}")
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # a name too long, a loop of links, ...
+        return False
 
 
 def sha256_matches(actual: str, expected: str) -> bool:
@@ -51,6 +107,8 @@ def download(url: str, destination: Path, sha256: str | None = None, progress: b
     Streams to a temporary file beside the destination, checks the sha256 (full digest
     or prefix) when given, then renames into place. On any failure, interruption
     included, no partial or temporary file remains and an existing destination is untouched.
+    Temporary files of this destination left by a killed download (and held by no live
+    process) are removed first.
     """
     destination = Path(destination)
     if sha256 is not None:
@@ -59,8 +117,9 @@ def download(url: str, destination: Path, sha256: str | None = None, progress: b
             raise FetchError(f"invalid sha256 {sha256!r} for {destination.name}: expected up to 64 hex digits")
     try:
         destination.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(destination, PART_SUFFIX)
         # The temporary file exists before connecting: an unwritable folder fails without a download.
-        with atomic_write(destination, suffix=".part") as stream:
+        with atomic_write(destination, suffix=PART_SUFFIX) as stream:
             with contextlib.closing(_connect(url, destination, timeout)) as response:
                 actual = _stream(response, stream, url, destination, progress, chunk).hexdigest()
             if sha256 is not None and not sha256_matches(actual, sha256):
@@ -68,20 +127,8 @@ def download(url: str, destination: Path, sha256: str | None = None, progress: b
                     f"downloaded {url} but its sha256 is {actual[:16]}…, expected {sha256}…: "
                     "the file is corrupt or not the one expected; nothing was saved")
     except OSError as exc:
-        raise _write_error(destination, exc) from None
+        raise FetchError(write_problem(destination, exc)) from None
     return destination
-
-
-def _write_error(destination: Path, exc: OSError) -> FetchError:
-    if isinstance(exc, PermissionError):
-        reason = "permission denied"
-    elif isinstance(exc, (FileExistsError, NotADirectoryError)) and not destination.parent.is_dir():
-        reason = f"{destination.parent} is not a folder"
-    elif isinstance(exc, IsADirectoryError) or destination.is_dir():
-        reason = "it is a directory"
-    else:
-        reason = exc.strerror or str(exc)
-    return FetchError(f"cannot write {destination}: {reason}; choose another folder with --dir")
 
 
 def _connect(url: str, destination: Path, timeout: float):
@@ -91,7 +138,8 @@ def _connect(url: str, destination: Path, timeout: float):
     except urllib.error.HTTPError as exc:
         with contextlib.suppress(Exception):
             exc.close()
-        raise FetchError(f"cannot download {url}: the server answered HTTP {exc.code} {exc.reason}. {by_hand}") from None
+        raise FetchError(f"cannot download {url}: the server answered HTTP {exc.code} {_plain(exc.reason)}. "
+                         f"{by_hand}") from None
     except urllib.error.URLError as exc:
         raise FetchError(f"cannot download {url}: {_reason(exc.reason)}. {by_hand}") from None
     except (OSError, http.client.HTTPException) as exc:  # timeouts, resets, bad status lines
@@ -100,8 +148,8 @@ def _connect(url: str, destination: Path, timeout: float):
 
 def _reason(reason) -> str:
     if isinstance(reason, OSError) and reason.strerror:
-        return reason.strerror
-    return str(reason) or type(reason).__name__
+        return _plain(reason.strerror)
+    return _plain(reason) or type(reason).__name__
 
 
 def _content_length(response) -> int | None:
@@ -116,6 +164,8 @@ def _content_length(response) -> int | None:
 
 def _stream(response, stream, url: str, destination: Path, progress: bool, chunk: int):
     """Copy the response body into ``stream``; return its sha256 hash object."""
+    from tqdm import tqdm
+
     expected = _content_length(response)
     digest = hashlib.sha256()
     received = 0
@@ -131,6 +181,7 @@ def _stream(response, stream, url: str, destination: Path, progress: bool, chunk
                 raise FetchError(interrupted.format(received=received, why=_reason(exc))) from None
             if not block:
                 break
+            kill_point("download-write")
             stream.write(block)
             digest.update(block)
             received += len(block)

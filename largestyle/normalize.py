@@ -18,14 +18,31 @@ from .flavours import Flavour
 DEAD = 1e-8
 
 
+def smallest_side(state: dict[str, torch.Tensor]) -> int:
+    """The least height and width an image needs for every conv in ``state`` to see at least one pixel.
+
+    Each pooling before the deepest conv halves the image.
+    """
+    network = VGG19Features("relu" + _convs(state)[-1][4:])
+    return 2 ** sum(kind == "pool" for kind, _ in network.sequence)
+
+
+def _convs(state) -> list[str]:
+    return [name for name in VGG19Features("relu5_4").convs if f"{name}.weight" in state]
+
+
 @torch.no_grad()
 def normalize(state: dict[str, torch.Tensor], flavour: Flavour, images: list[torch.Tensor],
               pooling: str = "avg") -> dict[str, torch.Tensor]:
     """A copy of ``state`` (canonical conv keys) with every present filter at mean activation 1.
 
-    ``images`` are (1, 3, H, W) RGB in [0, 1]; their means are pooled over all positions.
+    ``images`` are (1, 3, H, W) RGB in [0, 1], each at least ``smallest_side(state)`` pixels
+    high and wide; their means are pooled over all positions.
     """
-    convs = [name for name in VGG19Features("relu5_4").convs if f"{name}.weight" in state]
+    convs = _convs(state)
+    need = smallest_side(state)
+    if any(min(image.shape[-2:]) < need for image in images):
+        raise ValueError(f"every image must be at least {need} pixels high and wide")
     network = VGG19Features("relu" + convs[-1][4:], pooling)
     pool = F.avg_pool2d if pooling == "avg" else F.max_pool2d
     result = {key: value.clone() for key, value in state.items()}

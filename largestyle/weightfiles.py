@@ -8,19 +8,26 @@ has a flavour: how its network expects its input, and the loss weights that suit
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import pickle
+import pickletools
 import re
+import stat
+import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .atomic import atomic_write
+from .atomic import atomic_write, storage_problem
 from .config import WEIGHT_FORMATS
 from .errors import LargestyleError
+from .faults import kill_point
 from .features import TORCHVISION_INDEX, conv_channels
+from .fetch import one_line, write_problem
 from .flavours import FLAVOURS
 
 FORMATS = WEIGHT_FORMATS
@@ -34,6 +41,17 @@ _CHUNK = 1 << 20
 _ZIP_MAGIC = b"PK\x03\x04"
 # torch.save's legacy (non-zip) format starts by pickling this magic number (protocol 2).
 _LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+# How a write of a converted file may go elsewhere, in the words of `weights convert` and `normalize`.
+ANOTHER_OUTPUT = "choose another output file"
+# Why a file cannot be read, after "weights file PATH ...": what is wrong, then what to do.
+EMPTY = "is empty; download or convert it again"
+DAMAGED = "is truncated or damaged (not a complete {kind} file); download or convert it again"
+NOT_WEIGHTS = "is not a PyTorch or pickle weights file; give the path of a VGG-19 weights file (.pth or .pkl)"
+USE_VGG19 = "give a VGG-19 weights file (`largestyle weights fetch` downloads one)"
+NEW_PROTOCOL = ("is saved with pickle protocol {protocol}, which PyTorch's safe loader cannot read; if you trust "
+                "it, load it with torch and save it again with torch.save's default protocol")
+NEEDS_CODE = ("is a pickle that needs code to load (it refers to {name}), not a plain weights file; "
+              "if you trust it, convert it with torch to a state dict first")
 
 
 @dataclass(frozen=True)
@@ -65,57 +83,94 @@ def detect_format(path) -> str:
 
 
 def read_weights(path, format: str | None = None) -> WeightsFile:
-    """Read and check a VGG-19 weights file; ``format`` forces one of FORMATS."""
-    path = Path(path)
+    """Read and check a VGG-19 weights file; ``format`` forces one of FORMATS.
+
+    Every problem with the file is a ``LargestyleError`` of one line that names ``path``
+    as given, says what is wrong and what to do.
+    """
+    try:
+        return _read_weights(os.fspath(path), Path(path), format)
+    except LargestyleError as exc:
+        text = one_line(str(exc))  # names and keys come from the user and the file
+        if text != str(exc):
+            raise LargestyleError(text) from None
+        raise
+
+
+def _read_weights(shown: str, path: Path, format: str | None) -> WeightsFile:
     if format is not None and format not in FORMATS:
         raise LargestyleError(f"unknown weights format {format!r}; choose from {', '.join(FORMATS)}")
-    if not path.is_file():
-        raise LargestyleError(f"weights file not found: {path}")
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise LargestyleError(f"weights file not found: {shown}; check the path") from None
+    except OSError as exc:
+        raise _cannot_read(shown, exc) from None
+    if stat.S_ISDIR(mode):
+        raise LargestyleError(f"weights file {shown} is a folder; give the path of a weights file (.pth or .pkl)")
+    if not stat.S_ISREG(mode):
+        raise LargestyleError(f"weights file {shown} is not a regular file (a pipe or a device?); "
+                              "give the path of a weights file (.pth or .pkl)")
     try:
         sha256 = sha256_of(path)
         with open(path, "rb") as stream:
             head = stream.read(len(_LEGACY_TORCH_MAGIC))
     except OSError as exc:
-        raise LargestyleError(f"cannot read weights file {path}: {exc.strerror or exc}") from None
+        raise _cannot_read(shown, exc) from None
+    if not head:
+        raise LargestyleError(f"weights file {shown} {EMPTY}")
 
+    is_torch = head.startswith(_ZIP_MAGIC) or head.startswith(_LEGACY_TORCH_MAGIC)
+    if format == "lasagne" and is_torch:
+        raise LargestyleError(f"weights file {shown} is not in the lasagne format: it is a PyTorch file; "
+                              "leave out --weights-format to detect its format")
     if format == "lasagne" or (format is None and _looks_like_plain_pickle(path, head)):
-        state = _from_lasagne(_unpickle_restricted(path), path)
-        return _result(path, "lasagne", "lasagne", sha256, state, "Lasagne pickle")
+        state = _from_lasagne(_unpickle_restricted(path, shown), shown)
+        return _result(shown, "lasagne", "lasagne", sha256, state, "Lasagne pickle")
 
-    content = _torch_load(path)
+    content = _torch_load(path, shown)
     if isinstance(content, dict) and set(content) == {"state_dict"} and isinstance(content["state_dict"], dict):
         content = content["state_dict"]
     if not isinstance(content, dict):
-        raise LargestyleError(f"weights file {path} is not a VGG-19 (it holds a {type(content).__name__}, "
-                              "not a state dict)")
+        raise LargestyleError(f"weights file {shown} is not a VGG-19 (it holds a {type(content).__name__}, "
+                              f"not a state dict); {USE_VGG19}")
     kind = _kind_of(content)
     wanted = {"torchvision": "torchvision", "caffe": "torchvision"}.get(format, format)
     if wanted is not None and kind != wanted:
-        raise LargestyleError(f"weights file {path} is not in the {format} format: it looks like {kind}")
+        raise LargestyleError(f"weights file {shown} is not in the {format} format: it looks like {kind}; "
+                              "leave out --weights-format to detect its format")
 
     if kind == "largestyle":
         flavour = content.get("flavour")
         if flavour not in FLAVOURS:
-            raise LargestyleError(f"weights file {path} names an unknown flavour {flavour!r}")
+            raise LargestyleError(f"weights file {shown} names an unknown flavour {_short(repr(flavour))}; "
+                                  "convert its source again")
         state = content.get("state")
         if not isinstance(state, dict):
-            raise LargestyleError(f"weights file {path} is a largestyle file without a state")
-        return _result(path, "largestyle", flavour, sha256, _checked(state, {}, path), "the file's flavour entry")
+            raise LargestyleError(f"weights file {shown} is a largestyle file without a state; "
+                                  "convert its source again")
+        return _result(shown, "largestyle", flavour, sha256, _checked(state, {}, shown), "the file's flavour entry")
     if kind == "named":
-        return _result(path, "named", "gatys", sha256, _checked(content, {}, path), "named keys (vgg_conv.pth)")
+        return _result(shown, "named", "gatys", sha256, _checked(content, {}, shown), "named keys (vgg_conv.pth)")
     if kind == "torchvision":
-        state = _from_torchvision(content, path)
+        state = _from_torchvision(content, shown)
         flavour, chosen_by = _torchvision_flavour(state, sha256, format)
-        return _result(path, flavour, flavour, sha256, state, chosen_by)
-    raise LargestyleError(f"weights file {path} is not a VGG-19 (found {_describe_keys(content)})")
+        return _result(shown, flavour, flavour, sha256, state, chosen_by)
+    raise LargestyleError(f"weights file {shown} is not a VGG-19 (found {_describe_keys(content)}); {USE_VGG19}")
 
 
-def write_compact(weights: WeightsFile, out_path) -> Path:
-    """Save only the convs, as float32, atomically: temporary file, fsync, rename."""
+def write_compact(weights: WeightsFile, out_path, elsewhere: str = ANOTHER_OUTPUT) -> Path:
+    """Save only the convs, as float32, atomically: temporary file, fsync, rename.
+
+    A write that fails (a full disk, a read-only file system, ...) leaves no temporary
+    file and an existing ``out_path`` untouched, and is a one-line ``LargestyleError``
+    that ends with ``elsewhere``, the way to write somewhere else.
+    """
     path = Path(out_path)
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
-        raise LargestyleError(f"cannot write {path}: directory {parent} does not exist")
+        raise LargestyleError(one_line(f"cannot write {os.fspath(out_path)}: directory {parent} does not exist; "
+                                       f"create it or {elsewhere}"))
     content = {
         "format": COMPACT_FORMAT,
         "flavour": weights.flavour,
@@ -125,12 +180,36 @@ def write_compact(weights: WeightsFile, out_path) -> Path:
     }
     try:
         with atomic_write(path) as stream:
-            torch.save(content, stream)
+            recording = _Recording(stream)
+            try:
+                torch.save(content, recording)
+            except Exception:
+                # torch's writer may swallow a failed write and fail later with its own complaint.
+                if recording.error is not None:
+                    raise recording.error from None
+                raise
     except OSError as exc:
-        raise LargestyleError(f"cannot write {path}: {exc.strerror or exc}") from None
-    except Exception as exc:
-        raise LargestyleError(f"cannot write {path}: {_brief(exc)}") from None
+        raise LargestyleError(write_problem(out_path, exc, elsewhere)) from None
     return path
+
+
+class _Recording:
+    """A binary stream that keeps the first OSError its writes raised."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.error = None
+
+    def write(self, data) -> int:
+        try:
+            kill_point("weights-write")
+            return self.stream.write(data)
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
 
 
 def to_torchvision_state(state: dict) -> dict:
@@ -151,12 +230,130 @@ def _looks_like_plain_pickle(path: Path, head: bytes) -> bool:
     return path.suffix.lower() == ".pkl" or head[:1] == b"\x80"
 
 
-def _torch_load(path: Path):
+def _torch_load(path: Path, shown: str):
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch.load raises many kinds on files that are not weights
-        raise LargestyleError(
-            f"cannot read weights file {path}: truncated or not a weights file ({_brief(exc)})") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # its notes on pickle protocols are not the user's concern
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # torch.load raises many kinds on files that are not weights; say which case it is
+        raise _unreadable(path, shown) from None
+
+
+def _cannot_read(shown: str, exc: OSError) -> LargestyleError:
+    return LargestyleError(f"cannot read weights file {shown}: {storage_problem(exc)}; "
+                           "check the path and that the file can be read")
+
+
+def _unreadable(path: Path, shown: str) -> LargestyleError:
+    """Why a file that failed to load is not a weights file, worded for the user."""
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(len(_LEGACY_TORCH_MAGIC))
+            stream.seek(0)
+            if not head:
+                return LargestyleError(f"weights file {shown} {EMPTY}")
+            if head.startswith(_ZIP_MAGIC):
+                kind, scan = "PyTorch", _zip_scan(path)
+            elif head.startswith(_LEGACY_TORCH_MAGIC):
+                # magic number, protocol version, system info, the object, its storage keys; then raw data
+                kind, scan = "PyTorch", _pickle_scan(stream, count=5)
+            elif _is_pickle_head(head):
+                kind, scan = "pickle", _pickle_scan(stream, count=1)
+            else:
+                scan = None
+    except OSError as exc:
+        return _cannot_read(shown, exc)
+    if scan is None:
+        return LargestyleError(f"weights file {shown} {NOT_WEIGHTS}")
+    if scan is _DAMAGED:
+        return LargestyleError(f"weights file {shown} {DAMAGED.format(kind=kind)}")
+    names, protocol = scan
+    plain = _plain_globals()
+    unsafe = [name for name in names if name not in plain]
+    if unsafe:
+        return LargestyleError(f"weights file {shown} {NEEDS_CODE.format(name=_short(unsafe[0]))}")
+    if kind == "PyTorch" and protocol >= 4:  # its frames are beyond torch's weights-only unpickler
+        return LargestyleError(f"weights file {shown} {NEW_PROTOCOL.format(protocol=protocol)}")
+    # It parses and needs nothing unusual: the tensors' data must be missing or cut short.
+    return LargestyleError(f"weights file {shown} {DAMAGED.format(kind=kind)}")
+
+
+_DAMAGED = object()  # what the scans below return for a container or pickle that does not parse
+_STRING_OPS = {"STRING", "BINSTRING", "SHORT_BINSTRING", "UNICODE", "BINUNICODE", "SHORT_BINUNICODE",
+               "BINUNICODE8"}
+_SILENT_OPS = {"PROTO", "FRAME", "MEMOIZE", "PUT", "BINPUT", "LONG_BINPUT", "MARK"}
+_LARGEST_PICKLE = 64 << 20  # a state dict's pickle is kilobytes; its tensors' data is stored apart
+
+
+def _is_pickle_head(head: bytes) -> bool:
+    return len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5
+
+
+def _zip_scan(path: Path):
+    """_pickle_scan of a torch.save zip file's pickle; None if it is another kind of zip."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [info for info in archive.infolist()
+                       if info.filename == "data.pkl" or info.filename.endswith("/data.pkl")]
+            if not members:
+                return None
+            if members[0].file_size > _LARGEST_PICKLE:
+                return _DAMAGED
+            data = archive.read(members[0])
+    except OSError:
+        raise
+    except Exception:  # BadZipFile, EOFError, a bad CRC, ...
+        return _DAMAGED
+    return _pickle_scan(io.BytesIO(data), count=1)
+
+
+def _pickle_scan(stream, count: int):
+    """(the module.name of every global, the highest protocol) of the next ``count`` pickles in
+    ``stream``, or _DAMAGED if they do not parse.
+
+    Read statically (nothing is loaded): a pickle's code comes in through its globals.
+    """
+    names, protocol = [], 0
+    for _ in range(count):
+        pushed, memo = [], {}
+        try:
+            for opcode, arg, _position in pickletools.genops(stream):
+                op = opcode.name
+                if op == "PROTO":
+                    protocol = max(protocol, int(arg))
+                elif op == "GLOBAL":
+                    names.append(str(arg).replace(" ", "."))
+                elif op == "STACK_GLOBAL":
+                    module, name = (pushed[-2:] if len(pushed) >= 2 else [None, None])
+                    both = isinstance(module, str) and isinstance(name, str)
+                    names.append(f"{module}.{name}" if both else "a global it builds at load time")
+                if op in _STRING_OPS:
+                    pushed.append(arg if isinstance(arg, str) else None)
+                elif op in ("GET", "BINGET", "LONG_BINGET"):
+                    pushed.append(memo.get(arg))
+                elif op == "MEMOIZE":
+                    memo[len(memo)] = pushed[-1] if pushed else None
+                elif op in ("PUT", "BINPUT", "LONG_BINPUT"):
+                    memo[arg] = pushed[-1] if pushed else None
+                elif op not in _SILENT_OPS:
+                    pushed.append(None)
+                del pushed[:-2]
+        except OSError:
+            raise
+        except Exception:  # unknown opcode, exhausted before STOP, a bad argument
+            return _DAMAGED
+    return names, protocol
+
+
+def _plain_globals() -> set:
+    """What torch's weights-only loader accepts: tensors, storages, ordered dicts, ..."""
+    try:
+        from torch import _weights_only_unpickler as unpickler
+
+        return set(unpickler._get_allowed_globals()) | set(unpickler._get_user_allowed_globals())
+    except Exception:  # its private helpers moved: take its documented core
+        return {"collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_parameter",
+                "torch.FloatStorage", "torch.DoubleStorage", "torch.HalfStorage", "torch.Size"}
 
 
 # What a pickle of numpy arrays needs; anything else could run code.
@@ -167,30 +364,33 @@ _PICKLE_ALLOWED = {
 }
 
 
+class _NeedsCode(Exception):
+    """A pickle names a global that weights never need."""
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
-    def __init__(self, stream, path):
+    def __init__(self, stream):
         super().__init__(stream, encoding="latin1")
-        self.path = path
 
     def find_class(self, module, name):
         if (module, name) not in _PICKLE_ALLOWED:
-            raise LargestyleError(
-                f"refusing to load {self.path}: the pickle wants {module}.{name}, which weight files "
-                "never need (a pickle can run code)")
+            raise _NeedsCode(f"{module}.{name}")
         if module.startswith("numpy.core.") and hasattr(np, "_core"):
             module = "numpy._core." + module[len("numpy.core."):]  # numpy 2 renamed numpy.core
         return super().find_class(module, name)
 
 
-def _unpickle_restricted(path: Path):
+def _unpickle_restricted(path: Path, shown: str):
+    """The pickle at ``path``, refusing anything but numpy arrays in plain containers (a pickle can run code)."""
     try:
         with open(path, "rb") as stream:
-            return _RestrictedUnpickler(stream, path).load()
-    except LargestyleError:
-        raise
-    except Exception as exc:
-        raise LargestyleError(
-            f"cannot read weights file {path}: truncated or not a weights file ({_brief(exc)})") from None
+            return _RestrictedUnpickler(stream).load()
+    except _NeedsCode as exc:
+        raise LargestyleError(f"weights file {shown} {NEEDS_CODE.format(name=_short(str(exc)))}") from None
+    except OSError as exc:
+        raise _cannot_read(shown, exc) from None
+    except Exception:  # truncated, not a pickle, or a pickle of something else
+        raise _unreadable(path, shown) from None
 
 
 # --- from each layout to the canonical form -------------------------------------------------
@@ -228,18 +428,23 @@ def _from_torchvision(content: dict, path) -> dict:
         canonical = f"{by_index[int(match[1])]}.{match[2]}"
         state[canonical], source[canonical] = value, key
     if extra:
+        places = ",".join(map(str, TORCHVISION_INDEX.values()))
         raise LargestyleError(f"weights file {path} is not a VGG-19 (unexpected keys {_listing(extra)}; "
-                              f"VGG-19 convs are at features.{','.join(map(str, TORCHVISION_INDEX.values()))})")
+                              f"VGG-19 convs are at features.{places}); {USE_VGG19}")
     return _checked(state, source, path)
 
 
 def _from_lasagne(content, path: Path) -> dict:
     if not isinstance(content, dict) or not isinstance(content.get("param values"), (list, tuple)):
         raise LargestyleError(
-            f"weights file {path} is not a VGG-19 (a pickle without the Lasagne 'param values' list)")
+            f"weights file {path} is not a VGG-19 (a pickle without the Lasagne 'param values' list); {USE_VGG19}")
     arrays = list(content["param values"])
     if not all(isinstance(array, np.ndarray) for array in arrays):
-        raise LargestyleError(f"weights file {path} is not a VGG-19 ('param values' holds non-arrays)")
+        raise LargestyleError(f"weights file {path} is not a VGG-19 ('param values' holds non-arrays); "
+                              f"{USE_VGG19}")
+    if not all(array.dtype.kind in "fiu" for array in arrays):
+        raise LargestyleError(f"weights file {path} is not a VGG-19 ('param values' holds arrays of "
+                              f"something other than real numbers); {USE_VGG19}")
     names = list(conv_channels())
     convs = []
     # Pairs (weight, bias) per conv; fully connected layers (2-D weights) may follow.
@@ -247,13 +452,15 @@ def _from_lasagne(content, path: Path) -> dict:
         convs.append((arrays.pop(0), arrays.pop(0)))
     if any(array.ndim == 4 for array in arrays):
         raise LargestyleError(f"weights file {path} is not a VGG-19 (its 'param values' are not "
-                              "(weight, bias) pairs of convs)")
+                              f"(weight, bias) pairs of convs); {USE_VGG19}")
     if len(convs) > len(names):
-        raise LargestyleError(f"weights file {path} is not a VGG-19 ({len(convs)} convs, VGG-19 has {len(names)})")
+        raise LargestyleError(f"weights file {path} is not a VGG-19 ({len(convs)} convs, VGG-19 has {len(names)}); "
+                              f"{USE_VGG19}")
     state = {}
-    for name, (weight, bias) in zip(names, convs):
-        state[f"{name}.weight"] = torch.from_numpy(np.array(weight, dtype=np.float32))
-        state[f"{name}.bias"] = torch.from_numpy(np.array(bias, dtype=np.float32))
+    with np.errstate(all="ignore"):  # values too large for float32 become infinite, which _checked refuses
+        for name, (weight, bias) in zip(names, convs):
+            state[f"{name}.weight"] = torch.from_numpy(np.array(weight, dtype=np.float32))
+            state[f"{name}.bias"] = torch.from_numpy(np.array(bias, dtype=np.float32))
     return _checked(state, {}, path)
 
 
@@ -262,31 +469,43 @@ def _checked(state: dict, source: dict, path) -> dict:
     channels = conv_channels()
     unknown = [key for key in state if not (isinstance(key, str) and _NAMED_KEY.fullmatch(key))]
     if unknown:
-        raise LargestyleError(f"weights file {path} is not a VGG-19 (unexpected keys {_listing(unknown)})")
+        raise LargestyleError(f"weights file {path} is not a VGG-19 (unexpected keys {_listing(unknown)}); "
+                              f"{USE_VGG19}")
     for key, value in state.items():
         if not isinstance(value, torch.Tensor):
-            raise LargestyleError(f"weights file {path}: {key} holds a {type(value).__name__}, not a tensor")
+            raise LargestyleError(f"weights file {path}: {key} holds a {type(value).__name__}, not a tensor; "
+                                  f"{USE_VGG19}")
+        if value.is_complex() or value.dtype == torch.bool or value.is_quantized or value.is_meta \
+                or value.layout != torch.strided:
+            raise LargestyleError(f"weights file {path}: {key} holds {str(value.dtype).removeprefix('torch.')} "
+                                  f"values, not plain real numbers; {USE_VGG19}")
     present = [name for name in channels if f"{name}.weight" in state or f"{name}.bias" in state]
     if not present:
-        raise LargestyleError(f"weights file {path} is not a VGG-19 (no conv layers found)")
+        raise LargestyleError(f"weights file {path} is not a VGG-19 (no conv layers found); {USE_VGG19}")
     if present != list(channels)[:len(present)]:
         missing = next(name for name, have in zip(channels, present) if name != have)
         raise LargestyleError(
             f"weights file {path} is not a VGG-19 (it has {', '.join(present)} but not {missing}; "
-            "the convs must run from conv1_1 in network order)")
+            f"the convs must run from conv1_1 in network order); {USE_VGG19}")
     out = {}
     for name in present:
         c_in, c_out = channels[name]
         for part, shape in (("weight", (c_out, c_in, 3, 3)), ("bias", (c_out,))):
             key = f"{name}.{part}"
             if key not in state:
-                raise LargestyleError(f"weights file {path} has {name} without its {part}")
+                raise LargestyleError(f"weights file {path} has {name} without its {part}; the file is damaged: "
+                                      "download or convert it again")
             value = state[key]
+            stored = f" (stored as {source[key]})" if key in source and source[key] != key else ""
             if tuple(value.shape) != shape:
-                stored = f" (stored as {source[key]})" if key in source and source[key] != key else ""
                 raise LargestyleError(f"weights file {path}: {key}{stored} has shape {tuple(value.shape)}, "
-                                      f"VGG-19 needs {shape}")
+                                      f"VGG-19 needs {shape}; {USE_VGG19}")
             out[key] = value.detach().to(torch.float32).contiguous()
+            bad = int((~torch.isfinite(out[key])).sum())
+            if bad:
+                raise LargestyleError(f"weights file {path}: {key}{stored} holds {bad} NaN or infinite "
+                                      f"value{'s' if bad > 1 else ''}; the file is damaged: download or convert "
+                                      "it again")
     return out
 
 
@@ -313,13 +532,11 @@ def _describe_keys(content: dict) -> str:
 
 
 def _listing(keys, limit: int = 4) -> str:
-    keys = list(keys)
+    keys = [_short(str(key)) for key in keys]
     shown = ", ".join(keys[:limit])
     return shown + (f", ... ({len(keys)} in all)" if len(keys) > limit else "")
 
 
-def _brief(exc: BaseException) -> str:
-    """An exception as one short line."""
-    text = str(exc).strip().splitlines()
-    line = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-    return line if len(line) <= 160 else line[:157] + "..."
+def _short(text: str, limit: int = 60) -> str:
+    """Text taken from a file, cut to fit in a message."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"

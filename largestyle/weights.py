@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from .atomic import remove_stale_temporaries
 from .errors import LargestyleError
 from .features import VGG19Features
+from .fetch import ANOTHER_FOLDER, PART_SUFFIX, FetchError, download, one_line, sha256_matches, write_problem
 from .flavours import FLAVOURS
-from .weightfiles import read_weights, write_compact
+from .weightfiles import WeightsFile, read_weights, write_compact
 
 WEIGHTS_DIR_ENV = "LARGESTYLE_WEIGHTS_DIR"
 # Set to 1 to stop `largestyle render` from trying to download weights it cannot find.
@@ -55,7 +59,11 @@ RANDOM_WEIGHTS_WARNING = (
 
 @dataclass(frozen=True)
 class WeightsInfo:
-    """What a render used: recorded with its settings."""
+    """What a render used: recorded with its settings.
+
+    For a random network ``chosen_by`` says why: "--weights random" when asked for
+    (no warning needed), "no weights file found" otherwise.
+    """
 
     flavour: str
     path: str | None = None
@@ -94,11 +102,13 @@ def load_network(weights: str | None, deepest: str, pooling: str,
     if path is None:
         randomise(network)
         return network, WeightsInfo("random", chosen_by="--weights random" if weights else "no weights file found")
-    found = read_weights(path, weights_format)
+    shown = os.fspath(weights) if weights else str(path)  # the path as the user gave it
+    found = read_weights(shown, weights_format)
     missing = [name for name in network.convs if f"{name}.weight" not in found.state]
     if missing:
-        raise LargestyleError(
-            f"weights file {path} stops before {missing[0]}, but the layers in use need up to {deepest}")
+        raise LargestyleError(one_line(
+            f"weights file {shown} stops before {missing[0]}, but the layers in use need up to {deepest}; "
+            "use shallower layers or a complete weights file"))
     network.convs.load_state_dict({key: value for key, value in found.state.items()
                                    if key.split(".")[0] in network.convs})
     network.set_input(FLAVOURS[found.flavour])
@@ -106,16 +116,67 @@ def load_network(weights: str | None, deepest: str, pooling: str,
 
 
 def fetch(flavour: str = "torchvision", directory: Path | None = None, progress: bool = True) -> Path:
-    """Download a flavour's official file, check it, keep only its features (about 80 MB)."""
-    from .fetch import download
+    """Download a flavour's official file, check it, keep only its features (about 80 MB).
 
+    What a killed fetch into the same folder left is dealt with first: its temporary
+    files are removed, and a finished download it did not get to compact is compacted
+    if it checks out (else removed) rather than downloaded again. One fetch at a time
+    works in a folder; only the compact file remains.
+    """
     source = SOURCES[flavour]
     directory = Path(directory) if directory else default_weights_dir()
-    full = download(source.url, directory / source.file, source.sha256, progress=progress)
+    full, compact = directory / source.file, directory / compact_name(flavour)
+    with _fetch_lock(directory, full):
+        remove_stale_temporaries(compact)
+        remove_stale_temporaries(full, PART_SUFFIX)
+        try:
+            found = _finished_download(full, source, flavour)
+            if found is None:
+                download(source.url, full, source.sha256, progress=progress)
+                found = read_weights(full, flavour)
+            return write_compact(found, compact, ANOTHER_FOLDER)
+        finally:
+            if full.is_file() or full.is_symlink():
+                with contextlib.suppress(OSError):
+                    full.unlink()
+
+
+@contextlib.contextmanager
+def _fetch_lock(directory: Path, full: Path):
+    """Hold ``directory`` (made if missing) for one fetch; refuse if another process holds it."""
     try:
-        return write_compact(read_weights(full, flavour), directory / compact_name(flavour))
+        directory.mkdir(parents=True, exist_ok=True)
+        handle = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise FetchError(write_problem(full, exc)) from None
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FetchError(f"another largestyle process is fetching weights into {directory}; "
+                             "wait for it to finish, then run this again") from None
+        except OSError:
+            pass  # a file system without locks: go on unguarded
+        yield
     finally:
+        os.close(handle)
+
+
+def _finished_download(full: Path, source: Source, flavour: str) -> WeightsFile | None:
+    """The official file a killed fetch downloaded but did not compact, if it checks out; else removed."""
+    if not full.is_file():
+        return None
+    try:
+        found = read_weights(full, flavour)
+    except LargestyleError:
+        found = None
+    if found is not None and (source.sha256 is None or sha256_matches(found.sha256, source.sha256)):
+        return found
+    try:
         full.unlink(missing_ok=True)
+    except OSError as exc:
+        raise FetchError(write_problem(full, exc)) from None
+    return None
 
 
 @torch.no_grad()

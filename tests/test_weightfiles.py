@@ -150,11 +150,11 @@ def bad_files(tmp_path, canonical):
     vgg16 = {f"features.{index}.{part}": torch.zeros(1) for index in (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
              for part in ("weight", "bias")}
     cases = {
-        "truncated.pth": (whole[:len(whole) // 2], "truncated or not a weights file"),
-        "random.pth": (np.random.default_rng(0).bytes(4096), "truncated or not a weights file"),
-        "empty.pth": (b"", "truncated or not a weights file"),
-        "text.pth": (b"these are not the weights you are looking for\n", "truncated or not a weights file"),
-        "empty.pkl": (b"", "truncated or not a weights file"),
+        "truncated.pth": (whole[:len(whole) // 2], r"truncated or damaged \(not a complete PyTorch file\)"),
+        "random.pth": (np.random.default_rng(0).bytes(4096), "not a PyTorch or pickle weights file"),
+        "empty.pth": (b"", "is empty"),
+        "text.pth": (b"these are not the weights you are looking for\n", "not a PyTorch or pickle weights file"),
+        "empty.pkl": (b"", "is empty"),
     }
     for name, (data, message) in cases.items():
         (tmp_path / name).write_bytes(data)
@@ -243,7 +243,7 @@ def test_write_compact_failures_leave_nothing_behind(tmp_path, canonical, monkey
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(torch, "save", failing_save)
-    with pytest.raises(LargestyleError, match="out.pth: No space left on device"):
+    with pytest.raises(LargestyleError, match="out.pth: the disk is full; free some space"):
         write_compact(weights, target)
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.pth"]
