@@ -1,11 +1,14 @@
 """Runs a batch file's renders one after another, each in its own job directory.
 
-Finished jobs are skipped, a partial one resumes, a failing one is recorded with its
-message and the batch goes on; a stop request ends the batch after a checkpoint.
+Finished jobs are skipped (unless their output was changed or removed since: those run
+again), a partial one resumes, a failing one is recorded with its message and the batch
+goes on; a stop request ends the batch after a checkpoint.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,7 +19,7 @@ from .batchfile import JobSpec
 from .checkpoints import CheckpointPolicy, RenderInterrupted
 from .config import make_config
 from .errors import LargestyleError
-from .jobs import JobDirectory, default_job_dir, run_job
+from .jobs import JobDirectory, default_job_dir, output_intact, run_job
 from .memory import is_out_of_memory
 
 
@@ -35,7 +38,39 @@ def job_dir_of(spec: JobSpec) -> Path:
 
 
 def is_finished(spec: JobSpec) -> bool:
-    return (JobDirectory(job_dir_of(spec)).status or {}).get("state") == "finished" and spec.output.exists()
+    """Whether the job finished and its output is still the image it wrote (a damaged one runs again)."""
+    return output_intact(job_dir_of(spec), spec.output)
+
+
+def state_of(spec: JobSpec, restart: bool = False) -> str:
+    """What running the batch would do with this job, in words (for --dry-run)."""
+    job = JobDirectory(job_dir_of(spec))
+    status = job.status or {}
+    if restart and job.path.exists():
+        return "would start over (--restart)"
+    if is_finished(spec):
+        return "finished, would be skipped"
+    if status.get("state") == "finished":
+        return "finished, but its output is missing or changed: would run again"
+    return "would resume" if (job.path / "job.json").exists() else "would run"
+
+
+def input_problem(path: Path, role: str) -> str | None:
+    """Why an input image cannot be read, found without opening it (a pipe would block), or None."""
+    fail = f"cannot read {role} image {path}"
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return f"{role} image not found: {path}"
+    except (OSError, ValueError) as exc:
+        return f"{fail}: {getattr(exc, 'strerror', None) or exc}"
+    if stat.S_ISDIR(info.st_mode):
+        return f"{fail}: it is a directory, not an image file"
+    if not stat.S_ISREG(info.st_mode):
+        return f"{fail}: not a regular file (a pipe, socket or device)"
+    if not os.access(path, os.R_OK):
+        return f"{fail}: permission denied; check the file's permissions"
+    return None
 
 
 def run_batch(specs: list[JobSpec], callback: Callable[[JobSpec], ev.Callback] | None = None,
@@ -56,6 +91,10 @@ def run_batch(specs: list[JobSpec], callback: Callable[[JobSpec], ev.Callback] |
             continue
         started = time.monotonic()
         try:
+            for path, role in ((spec.content, "content"), (spec.style, "style")):
+                problem = input_problem(path, role)
+                if problem:
+                    raise LargestyleError(problem)
             try:  # a batch's output_dir is made for it
                 spec.output.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:

@@ -82,6 +82,7 @@ class MappedCanvases(Canvases):
 
     def clear(self) -> None:
         """Remove files left by a process that was killed."""
-        if self.folder.is_dir():
+        if self.folder.is_dir() and not self.folder.is_symlink():  # never reaches outside the job directory
             for path in self.folder.glob("canvas-*.f32"):
-                path.unlink(missing_ok=True)
+                if path.is_file() and not path.is_symlink():
+                    path.unlink(missing_ok=True)

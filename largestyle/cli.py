@@ -15,9 +15,10 @@ import typing
 from pathlib import Path
 
 from . import __version__
+from .atomic import STORAGE_ERRNOS, remove_stale_temporaries, storage_problem
 from .checkpoints import RenderInterrupted
 from .config import CHECKPOINT_EVALUATIONS, CHECKPOINT_SECONDS, WEIGHT_FORMATS, RenderConfig, make_config, option_fields
-from .errors import LargestyleError
+from .errors import LargestyleError, one_line
 from .features import deepest_of, layer_sequence
 from .flavours import FLAVOURS, normalized_flavour
 from .normalize import normalize
@@ -90,10 +91,20 @@ def add_job_options(parser: argparse.ArgumentParser) -> None:
                         help=f"... or every M minutes, whichever comes first (default: {CHECKPOINT_SECONDS / 60:g})")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Argument errors as one line and a pointer to --help, not the whole usage."""
+
+    # The command whose --help to point at; argparse reports some errors from the top-level parser.
+    command: str | None = None
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"largestyle: error: {message}; see '{self.command or self.prog} --help'\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="largestyle", description="Neural style transfer at print resolution.")
+    parser = _Parser(prog="largestyle", description="Neural style transfer at print resolution.")
     parser.add_argument("--version", action="version", version=f"largestyle {__version__}")
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     render = commands.add_parser("render", help="paint CONTENT in the style of STYLE", parents=[common],
@@ -165,7 +176,7 @@ def run_render(args: argparse.Namespace) -> int:
         fetch_once(quiet=args.quiet)
     with StopRequests() as stop:
         run_job(Path(args.content), Path(args.style), output, config, Path(args.job_dir) if args.job_dir else None,
-                args.restart, ProgressPrinter(quiet=args.quiet), stop, _policy(args))
+                args.restart, stop.watch(ProgressPrinter(quiet=args.quiet)), stop, _policy(args))
     if not args.quiet:
         print(f"wrote {output}", file=sys.stderr)
     return 0
@@ -180,16 +191,32 @@ def _policy(args: argparse.Namespace):
 
 
 class StopRequests:
-    """SIGINT and SIGTERM ask the render to stop at its next safe point; a second SIGINT stops at once."""
+    """SIGINT and SIGTERM ask a render to stop at its next safe point; a second one stops at once.
+
+    While no render is under way (inputs and weights loading, between batch jobs) there is
+    nothing to save, so a signal stops at once: the process never waits on a slow read.
+    """
 
     def __init__(self):
         self.signal = None
+        self.rendering = False
 
     def __call__(self) -> bool:
         return self.signal is not None
 
+    def watch(self, callback):
+        """``callback`` wrapped so that the render's start and end switch between stopping modes."""
+        from .events import RenderFinished, RenderStarted
+
+        def watched(event):
+            if isinstance(event, (RenderStarted, RenderFinished)):
+                self.rendering = isinstance(event, RenderStarted)
+            callback(event)
+
+        return watched
+
     def _handle(self, number, frame):
-        if self.signal is not None and number == signal.SIGINT:
+        if self.signal is not None or not self.rendering:
             raise KeyboardInterrupt
         self.signal = number
         print("largestyle: stopping at the next safe point to save a checkpoint "
@@ -205,36 +232,67 @@ class StopRequests:
 
 
 def run_batch(args: argparse.Namespace) -> int:
-    from .batch import index_entries, is_finished, job_dir_of, run_batch as run_jobs, summary_table
-    from .batchfile import load_batch
+    from .batch import index_entries, input_problem, run_batch as run_jobs, state_of, summary_table
+    from .batchfile import index_path, load_batch
+    from .imageio import probe_size
     from .progress import ProgressPrinter
     from .report import write_index
 
-    specs = load_batch(args.jobs)
+    specs = load_batch(args.jobs)  # every job's settings and paths, checked together
     if args.dry_run:
         unplanned = 0
+        probed: dict[tuple, tuple[int, int] | str] = {}  # (path, role, max pixels) -> size or problem
+        unreadable: dict[str, int] = {}  # problem -> jobs it stops
+
+        def probe(path: Path, role: str, max_pixels: int) -> tuple[int, int] | str:
+            key = (path, role, max_pixels)
+            if key not in probed:
+                problem = input_problem(path, role)  # without opening: a pipe would block
+                try:
+                    probed[key] = problem or probe_size(path, role, max_pixels=max_pixels)
+                except LargestyleError as exc:
+                    probed[key] = str(exc)
+            return probed[key]
+
         for number, spec in enumerate(specs, 1):
-            state = "finished, would be skipped" if is_finished(spec) else (
-                "would resume" if (job_dir_of(spec) / "job.json").exists() else "would run")
             print(f"[{number}/{len(specs)}] {spec.name}: {spec.content} in the style of {spec.style} -> "
-                  f"{spec.output} ({state})")
+                  f"{spec.output} ({state_of(spec, args.restart)})")
             try:
-                print(_plan_text(spec.content, spec.style, make_config(**spec.options)))
+                config = make_config(**spec.options)
+                sizes = [probe(path, role, config.max_input_pixels)
+                         for path, role in ((spec.content, "content"), (spec.style, "style"))]
+                problems = [size for size in sizes if isinstance(size, str)]
+                for problem in problems:
+                    unreadable[problem] = unreadable.get(problem, 0) + 1
+                if problems:
+                    raise LargestyleError("; ".join(problems))
+                print(_plan_text(spec.content, spec.style, config, content_size=sizes[0]))
             except LargestyleError as exc:
                 unplanned += 1
                 print(f"cannot plan: {exc}")
+        if unreadable:
+            print("missing or unreadable inputs (their jobs would fail):")
+            for problem, count in unreadable.items():
+                print(f"  {problem} ({count} job{'s' if count != 1 else ''})")
         return EXIT_FAILED_JOBS if unplanned else 0
 
     def progress(spec):
         print(f"largestyle: job {spec.name}: {spec.content} in the style of {spec.style} -> {spec.output}",
               file=sys.stderr)
-        return ProgressPrinter(quiet=args.quiet)
+        return stop.watch(ProgressPrinter(quiet=args.quiet))
 
+    remove_stale_temporaries(index_path(args.jobs))  # the index of a batch that was killed while writing it
     with StopRequests() as stop:
         outcomes = run_jobs(specs, progress, stop, _policy(args), args.restart)
-    index = write_index(Path(args.jobs).with_suffix(".html"), index_entries(outcomes))
+    try:
+        index = write_index(index_path(args.jobs), index_entries(outcomes))
+    except OSError as exc:  # the renders stand; only their overview is missing
+        index = None
+        print(f"largestyle: warning: cannot write the index {index_path(args.jobs)}: {exc.strerror or exc}",
+              file=sys.stderr)
     print(summary_table(outcomes))
-    print(f"index: {index}")
+    if index is not None:
+        print(f"index: {index}")
     if any(outcome.status == "interrupted" for outcome in outcomes):
         print("largestyle: batch stopped; progress is saved: run the same command again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -246,7 +304,9 @@ def run_plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plan_text(content_path, style_path, config) -> str:
+def _plan_text(content_path, style_path, config, content_size: tuple[int, int] | None = None) -> str:
+    """The plan of one render; ``content_size`` is the content's (width, height) when the caller
+    has already probed both images (a batch's dry run probes each file once)."""
     from .canvas import MappedCanvases
     from .engine import Engine
     from .features import halo
@@ -255,12 +315,16 @@ def _plan_text(content_path, style_path, config) -> str:
     from .printsize import describe as describe_size
     from .pyramid import output_frame
 
-    width, height = probe_size(content_path, "content", max_pixels=config.max_input_pixels)
-    probe_size(style_path, "style", max_pixels=config.max_input_pixels)
+    if content_size is None:
+        width, height = probe_size(content_path, "content", max_pixels=config.max_input_pixels)
+        probe_size(style_path, "style", max_pixels=config.max_input_pixels)
+    else:
+        width, height = content_size
     # Plans as a render would, with a job directory for buffers larger than --max-ram (planning maps nothing).
     engine = Engine(config, canvases=MappedCanvases(Path(".")))
     levels, budget = engine.plan(height, width)
     size = describe_size(*output_frame(config, height, width)[0], config.dpi)
+    # The calibration runs (and loads the network) once per device and network in a process.
     return (describe(levels, budget, seconds_per_pixel(engine), halo(engine.layers), engine.memory)
             + f"\noutput: {size}" + (f" (print {config.print_size}, {config.print_fit})" if config.print_size else ""))
 
@@ -287,24 +351,74 @@ def fetch_once(quiet: bool) -> None:
 
 
 def run_weights(args: argparse.Namespace) -> int:
+    from .normalize import smallest_side
+
     if args.action == "fetch":
         path = fetch(args.flavour, Path(args.dir) if args.dir else None, progress=not args.quiet)
         print(f"saved {path} ({path.stat().st_size / 2 ** 20:.0f} MiB, features only)")
     elif args.action == "info":
-        print(describe_weights(read_weights(Path(args.file), args.weights_format)))
+        print(describe_weights(read_weights(args.file, args.weights_format)))
     elif args.action == "normalize":
-        found = read_weights(Path(args.input), args.weights_format)
-        images = [resize(image[None], fit_long_side(*image.shape[-2:], args.size))
-                  for image in load_folder(Path(args.images))]
+        output = _weights_output(args.input, args.output)
+        found = read_weights(args.input, args.weights_format)
+        images = _normalisation_images(Path(args.images), args.size, smallest_side(found.state))
         state = normalize(found.state, FLAVOURS[found.flavour], images)
         flavour = normalized_flavour(found.flavour)
-        path = write_compact(dataclasses.replace(found, state=state, flavour=flavour), Path(args.output))
+        path = write_compact(dataclasses.replace(found, state=state, flavour=flavour), output)
         print(f"wrote {path}: {flavour} flavour, normalised on {len(images)} images")
     else:
-        found = read_weights(Path(args.input), args.weights_format)
-        path = write_compact(found, Path(args.output))
+        output = _weights_output(args.input, args.output)
+        found = read_weights(args.input, args.weights_format)
+        path = write_compact(found, output)
         print(f"wrote {path}: {found.flavour} flavour, {len(found.layers)} conv layers")
     return 0
+
+
+def _normalisation_images(folder: Path, size: int, need: int) -> list:
+    """The images of `weights normalize`, long side ``size``; an elongated one enlarged until its short
+    side is ``need``, the least the deepest layer can see."""
+    from .pyramid import fit_short_side
+
+    if size < need:
+        raise LargestyleError(f"--size {size} is too small: the deepest layer sees the images {need} times "
+                              f"smaller; use --size {need} or more")
+    images = []
+    for image in load_folder(folder):
+        shape = fit_long_side(*image.shape[-2:], size)
+        if min(shape) < need:
+            shape = fit_short_side(*image.shape[-2:], need)
+        images.append(resize(image[None], shape))
+    return images
+
+
+def _weights_output(source: str, output: str) -> str:
+    """The output of `weights convert|normalize`, checked before any work is done.
+
+    It may not be the input (the same path, a symbolic or a hard link to it: the write
+    would destroy what it is made from) nor a folder; temporary files of it that a
+    killed run left (held by no live process) are removed.
+    """
+    from .atomic import remove_stale_temporaries
+    from .pathsafety import same_file
+
+    from .fetch import write_problem
+
+    path = Path(output)
+    if same_file(source, output):
+        raise LargestyleError(f"output {output} is the input {source}: writing it would destroy the weights "
+                              "it is made from; choose another output file")
+    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        is_folder, parent_exists = path.is_dir(), parent.is_dir()
+    except OSError as exc:  # a name too long, a loop of links, ...
+        raise LargestyleError(write_problem(output, exc, "choose another output file")) from None
+    if is_folder:
+        raise LargestyleError(f"cannot write {output}: it is a folder; choose an output file name")
+    if not parent_exists:
+        raise LargestyleError(f"cannot write {output}: directory {parent} does not exist; "
+                              "create it or choose another output file")
+    remove_stale_temporaries(path)
+    return output
 
 
 def load_folder(folder: Path) -> list:
@@ -338,14 +452,26 @@ def describe_weights(found) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    words = [word for word in (sys.argv[1:] if argv is None else argv) if not word.startswith("-")][:2]
+    if words and words[0] in ("render", "batch", "plan", "weights"):
+        parser.command = " ".join(["largestyle"] + words[:2 if words[0] == "weights" else 1])
+    args = parser.parse_args(argv)
     try:
         return {"render": run_render, "plan": run_plan, "weights": run_weights,
                 "batch": run_batch}[args.command](args)
     except LargestyleError as exc:
         if args.debug:
             raise
-        print(f"largestyle: error: {exc}", file=sys.stderr)
+        print(f"largestyle: error: {one_line(exc)}", file=sys.stderr)  # names and quotes may hold line breaks
+        return EXIT_USAGE
+    except OSError as exc:
+        # A full, read-only or failing disk met where no message was prepared for it.
+        if args.debug or exc.errno not in STORAGE_ERRNOS:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"largestyle: error: {where}{storage_problem(exc)}; free some space or choose another place, then "
+              "run the same command again (a render resumes from its last checkpoint)", file=sys.stderr)
         return EXIT_USAGE
     except (MemoryError, RuntimeError) as exc:
         if args.debug or not is_out_of_memory(exc):

@@ -7,11 +7,12 @@ Python API takes the same names as keyword arguments, so the two cannot drift.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass, field, fields
 
 from .errors import LargestyleError
-from .printsize import parse_print_size
+from .printsize import parse_print_size, print_pixels
 
 LAYER_NAMES = (
     "relu1_1", "relu1_2",
@@ -33,6 +34,12 @@ MIN_TILE = 32
 # level state is about 5 GB, so saving every few evaluations would cost more than it saves.
 CHECKPOINT_EVALUATIONS = 20
 CHECKPOINT_SECONDS = 600.0
+# Largest output long side: 128k px, far beyond any print (a 300 dpi print 10 m long is 118k px).
+MAX_SIDE = 1 << 17
+# Largest loss or layer weight: the float32 loss stays finite with room for the terms' own size.
+MAX_WEIGHT = 1e12
+# Seeds are what torch.Generator.manual_seed takes without wrapping.
+MAX_SEED = 2**63 - 1
 # Output file formats by extension.
 OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
@@ -125,16 +132,26 @@ class RenderConfig:
         def bad(message):
             raise LargestyleError(message)
 
-        if self.target_size < 16:
-            bad(f"--target-size must be at least 16 px, got {self.target_size}")
+        for name, low in (("target_size", 16), ("iterations", 1), ("first_level_factor", 1),
+                          ("history_size", 1), ("passes", 1), ("seed", 0), ("max_input_pixels", 1)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                bad(f"--{name.replace('_', '-')} must be a whole number of at least {low}, got {value!r}")
+        if self.target_size > MAX_SIDE:
+            bad(f"--target-size must be at most {MAX_SIDE} px, got {self.target_size}")
+        if self.seed > MAX_SEED:
+            bad(f"--seed must be at most {MAX_SEED}, got {self.seed}")
+        for name in ("content_weight", "style_weight", "tv_weight", "style_scale", "dpi"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not math.isfinite(value)):
+                bad(f"--{name.replace('_', '-')} must be a finite number, got {value!r}")
         for name in ("content_weight", "style_weight", "tv_weight"):
-            if getattr(self, name) is not None and not getattr(self, name) >= 0:  # also rejects NaN
-                bad(f"--{name.replace('_', '-')} must be a number >= 0")
-        if not self.style_scale > 0:
-            bad("--style-scale must be positive")
-        for name in ("iterations", "first_level_factor", "history_size", "passes"):
-            if getattr(self, name) < 1:
-                bad(f"--{name.replace('_', '-')} must be at least 1")
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= MAX_WEIGHT:
+                bad(f"--{name.replace('_', '-')} must be between 0 and {MAX_WEIGHT:g}, got {value:g}")
+        if not 0 < self.style_scale <= 64:
+            bad(f"--style-scale must be above 0 and at most 64, got {self.style_scale:g}")
         for layer in self.content_layers + self.style_layers:
             if layer not in LAYER_NAMES:
                 bad(f"unknown layer {layer!r}; choose from {', '.join(LAYER_NAMES)}")
@@ -147,8 +164,9 @@ class RenderConfig:
             if len(self.style_layer_weights) != len(self.style_layers):
                 bad(f"--style-layer-weights has {len(self.style_layer_weights)} values "
                     f"for {len(self.style_layers)} style layers")
-            if not all(w >= 0 for w in self.style_layer_weights) or not sum(self.style_layer_weights) > 0:
-                bad("--style-layer-weights must be numbers >= 0, not all zero")
+            if not all(isinstance(w, (int, float)) and math.isfinite(w) and 0 <= w <= MAX_WEIGHT
+                       for w in self.style_layer_weights) or not sum(self.style_layer_weights) > 0:
+                bad(f"--style-layer-weights must be finite numbers from 0 to {MAX_WEIGHT:g}, not all zero")
         if self.tile_size is not None and (self.tile_size < MIN_TILE or self.tile_size % 16):
             bad(f"--tile-size must be a multiple of 16 and at least {MIN_TILE}, got {self.tile_size}")
         if self.max_memory is not None and self.max_memory <= 0:
@@ -161,14 +179,21 @@ class RenderConfig:
             bad(f"--dpi must be a positive number of pixels per inch, got {self.dpi}")
         if not 1 <= self.jpeg_quality <= 100:
             bad(f"--jpeg-quality must be 1-100, got {self.jpeg_quality}")
-        if self.max_input_pixels < 1:
-            bad("--max-input-pixels must be at least 1")
         if self.print_size is not None:
-            parse_print_size(self.print_size)  # raises with an example of the form
+            size = parse_print_size(self.print_size)  # raises with an example of the form
+            longest = max(print_pixels(size, self.dpi))
+            if longest > MAX_SIDE:
+                bad(f"--print-size {self.print_size} at {self.dpi:g} dpi is {longest} px on its long side, more than "
+                    f"{MAX_SIDE}; choose a smaller --print-size or a lower --dpi")
         for name in ("init", "pooling", "tiling", "weights_format", "print_fit", "alpha", "bit_depth"):
             choices = _FIELDS[name].metadata["choices"]
             if getattr(self, name) not in choices + ((None,) if name == "weights_format" else ()):
                 bad(f"--{name} must be one of {', '.join(choices)}")
+
+    @property
+    def size_options(self) -> str:
+        """The options that set the output's size, as advice should name them."""
+        return "--print-size (or --dpi)" if self.print_size else "--target-size"
 
     def with_loss_defaults(self, content: float, style: float, tv: float) -> RenderConfig:
         """This config with unset loss weights taken from the given (the weights flavour's) defaults."""

@@ -6,6 +6,7 @@ Takes and returns tensors, reports through typed events, never prints.
 from __future__ import annotations
 
 import functools
+import math
 import time
 from typing import Callable
 
@@ -17,7 +18,7 @@ from .errors import LargestyleError
 from .features import VGG19Features, deepest_of, halo
 from .memory import MemoryModel, is_out_of_memory, memory_budget, resolve_device
 from .objective import Objective, content_targets, style_targets
-from .optimize import LbfgsState, minimize
+from .optimize import LbfgsState, NonFiniteLoss, minimize
 from .canvas import Canvases
 from .checkpoints import CheckpointPolicy, Checkpoints, RenderInterrupted
 from .pyramid import crop, fit_long_side, fit_short_side, level_shapes, output_frame, resize, style_side
@@ -84,18 +85,41 @@ class Engine:
         """RAM for a level's own buffers; beyond it they go to memory-mapped files (if the store has files)."""
         return memory_budget(torch.device("cpu"), self.config.max_ram)
 
-    def plan(self, height: int, width: int) -> tuple[tuple[ev.LevelPlan, ...], int]:
-        """Each level's plan for content of height x width, and the memory budget used."""
+    def plan(self, height: int, width: int,
+             style_shape: tuple[int, int] | None = None) -> tuple[tuple[ev.LevelPlan, ...], int]:
+        """Each level's plan for content of height x width, and the memory budget used.
+
+        With ``style_shape`` (the style image's height, width) it also refuses a
+        --style-scale whose resized style image would not fit the budget.
+        """
         cfg = self.config
+        if style_shape is not None:
+            self._check_style_scale(style_shape, *output_frame(cfg, height, width)[0])
         plans = []
         for index, (h, w) in enumerate(level_shapes(*output_frame(cfg, height, width)[0])):
             if min(h, w) < MIN_SIDE:
                 raise LargestyleError(
                     f"pyramid level {index + 1} would be {w}x{h} px: VGG-19 needs at least {MIN_SIDE} px "
-                    f"on the short side; raise --target-size or crop the {width}x{height} content image")
+                    f"on the short side; raise {cfg.size_options} or crop the {width}x{height} content image")
             evaluations = cfg.iterations * (cfg.first_level_factor if index == 0 else 1)
             plans.append(self._plan_level(index, h, w, evaluations, cfg.tile_size))
         return tuple(plans), self.budget
+
+    def _check_style_scale(self, style_shape: tuple[int, int], height: int, width: int) -> None:
+        """The last level resizes the style image to --style-scale x its long side, whole, on the device."""
+        shape = fit_long_side(*style_shape, style_side(self.config, height, width))
+        need = self.memory.style_image_bytes(*shape)
+        # Tiles never cut the style image itself: on the CPU it must fit in the RAM there is (--max-ram
+        # only decides what goes to files), on a GPU in the device's budget.
+        cpu = self.device.type == "cpu"
+        limit = memory_budget(self.device) if cpu else self.budget
+        if need > limit:
+            scale = self.config.style_scale * (limit / need) ** 0.5
+            raise LargestyleError(
+                f"--style-scale {self.config.style_scale:g} makes the style image {shape[1]}x{shape[0]} px at the "
+                f"last level, which needs {format_bytes(need)}, more than the {format_bytes(limit)} "
+                f"{'of RAM available' if cpu else 'memory budget'}; lower --style-scale to at most "
+                f"{math.floor(scale * 100) / 100:g}" + ("" if cpu else " (or raise --max-memory)"))
 
     def _plan_level(self, index: int, h: int, w: int, evaluations: int, tile: int | None) -> ev.LevelPlan:
         """Whole if it fits the budget (and no smaller tile is forced), else tiled."""
@@ -184,7 +208,7 @@ class Engine:
             raise LargestyleError(
                 f"memory budget {format_bytes(self.budget)} is too small to tile a {w}x{h} level: "
                 f"even {MIN_TILE} px tiles need {format_bytes(model.tiled_bytes(h, w, MIN_TILE, mapped))}; "
-                "raise --max-memory or lower --target-size")
+                f"raise --max-memory or lower {self.config.size_options}")
         grids = [BlendGrid.plan(h, w, tile, shift) for shift in shifts_for_passes(tile, self.config.passes)]
         if len(grids[0].tiles) == 1:
             return whole
@@ -202,7 +226,7 @@ class Engine:
             raise LargestyleError(
                 f"memory budget {format_bytes(self.budget)} is too small for exact tiling of a {w}x{h} level: "
                 f"even 16 px cores need {format_bytes(self.memory.exact_bytes(h, w, 16, context, False))}; "
-                "raise --max-memory or lower --target-size")
+                f"raise --max-memory or lower {self.config.size_options}")
         core, on_host, cache, mapped = layout
         tiles = halo_tiles(h, w, core, context)
         if len(tiles) == 1:
@@ -231,11 +255,11 @@ class Engine:
         started = time.perf_counter()
         content, style = _batch(content).to(self.device), _batch(style).to(self.device)
         (height, width), box = output_frame(self.config, *content.shape[-2:])
-        levels, budget = self._resumable_plan(*content.shape[-2:])  # first: it may refuse the render
+        levels, budget = self._resumable_plan(*content.shape[-2:], style.shape[-2:])  # first: it may refuse
         content = crop(content, box)
         network = self.network
         info = self.weights_info
-        if info is not None and info.is_random:
+        if info is not None and info.is_random and self.config.weights != "random":
             self.emit(ev.Notice("random-weights", RANDOM_WEIGHTS_WARNING))
         for level in levels:
             if level.tiled_bytes and level.tiled_bytes > budget:
@@ -294,12 +318,13 @@ class Engine:
         self.emit(ev.RenderFinished(time.perf_counter() - started, used))
         return image[0].cpu()
 
-    def _resumable_plan(self, height: int, width: int) -> tuple[tuple[ev.LevelPlan, ...], int]:
+    def _resumable_plan(self, height: int, width: int,
+                        style_shape: tuple[int, int]) -> tuple[tuple[ev.LevelPlan, ...], int]:
         """The saved plan if there is one (a resume must tile exactly as before), else a new one, saved."""
         saved = self.checkpoints.load("plan")
         if saved is not None:
             return tuple(ev.LevelPlan.from_plain(level) for level in saved["levels"]), saved["budget"]
-        levels, budget = self.plan(height, width)
+        levels, budget = self.plan(height, width, tuple(style_shape))
         self._save_plan(levels, budget)
         return levels, budget
 
@@ -398,12 +423,26 @@ class Engine:
             if stopping:
                 raise RenderInterrupted(f"stopped at {where}, evaluation {snapshot().used}")
 
-        result, terms, used = minimize(objective.value_and_grad, start, level.evaluations,
-                                       self.config.history_size, on_evaluation, state,
-                                       on_iteration if save is not None else None, allocate)
+        try:
+            result, terms, used = minimize(objective.value_and_grad, start, level.evaluations,
+                                           self.config.history_size, on_evaluation, state,
+                                           on_iteration if save is not None else None, allocate)
+        except NonFiniteLoss as exc:
+            raise LargestyleError(self._non_finite(exc, where)) from None
         self.emit(ev.OptimisationFinished(level.index, used, level.evaluations - used, terms, work,
                                           pass_index, tile))
         return result.clamp(0, 1), used
+
+    def _non_finite(self, exc: NonFiniteLoss, where: str) -> str:
+        """Which loss term broke, and the option that tames it."""
+        terms, cfg = exc.terms, self.config
+        weights = {"content": cfg.content_weight, "style": cfg.style_weight, "tv": cfg.tv_weight}
+        broken = [name for name in weights if not math.isfinite(getattr(terms, name))]
+        term = broken[0] if broken else max(weights, key=lambda name: abs(getattr(terms, name)))
+        what = "its gradient" if exc.gradient and not broken else f"the {term} loss"
+        return (f"{what} became {'NaN or infinite' if not broken else getattr(terms, term)} at {where}, evaluation "
+                f"{exc.used} (--{term}-weight {weights[term]:g}); lower --{term}-weight and run with --restart. "
+                "The checkpoints before it are kept")
 
     def _blend(self, network, image, content, style_targets_, level: ev.LevelPlan):
         """Jacobi-style passes: every tile of a pass starts from the previous pass's canvas.

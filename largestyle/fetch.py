@@ -9,42 +9,17 @@ import http.client
 import os
 import re
 import sys
-import unicodedata
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from .atomic import atomic_write, remove_stale_temporaries, storage_problem
-from .errors import LargestyleError
+from .errors import LargestyleError, brief, one_line
 from .faults import kill_point
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
-# Terminal control sequences: CSI (colours, cursor moves), OSC (titles, links), and two-character escapes.
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]|\x9b[0-?]*[ -/]*[@-~]")
 PART_SUFFIX = ".part"
 ANOTHER_FOLDER = "choose another folder with --dir"
-
-
-def one_line(text: str) -> str:
-    """``text`` as one line of plain text: terminal escapes removed, other control characters escaped.
-
-    Messages quote library errors, server replies and file names, any of which may hold
-    line breaks or escape sequences that would garble or forge terminal output.
-    """
-    text = _ANSI.sub("", str(text))
-    return "".join(_escaped(char) if unicodedata.category(char) in ("Cc", "Zl", "Zp") else char
-                   for char in text)
-
-
-def _escaped(char: str) -> str:
-    return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(char) or (
-        f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
-
-
-def _plain(text) -> str:
-    """A library's message as one short line of words: escapes gone, whitespace runs collapsed."""
-    words = " ".join(_ANSI.sub("", str(text)).split())
-    return one_line(words if len(words) <= 200 else words[:197] + "...")
 
 
 class FetchError(LargestyleError):
@@ -67,7 +42,7 @@ def write_problem(path: Path, exc: OSError, elsewhere: str = ANOTHER_FOLDER) -> 
     elif isinstance(exc, IsADirectoryError) or _is_dir(path):
         reason = "it is a directory"
     else:
-        reason = _plain(storage_problem(exc))
+        reason = brief(storage_problem(exc), 200)
     advice = f"free some space or {elsewhere}" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else elsewhere
     return one_line(f"cannot write {shown}: {reason}; {advice}")
 
@@ -138,7 +113,7 @@ def _connect(url: str, destination: Path, timeout: float):
     except urllib.error.HTTPError as exc:
         with contextlib.suppress(Exception):
             exc.close()
-        raise FetchError(f"cannot download {url}: the server answered HTTP {exc.code} {_plain(exc.reason)}. "
+        raise FetchError(f"cannot download {url}: the server answered HTTP {exc.code} {brief(exc.reason, 200)}. "
                          f"{by_hand}") from None
     except urllib.error.URLError as exc:
         raise FetchError(f"cannot download {url}: {_reason(exc.reason)}. {by_hand}") from None
@@ -148,8 +123,8 @@ def _connect(url: str, destination: Path, timeout: float):
 
 def _reason(reason) -> str:
     if isinstance(reason, OSError) and reason.strerror:
-        return _plain(reason.strerror)
-    return _plain(reason) or type(reason).__name__
+        return brief(reason.strerror, 200)
+    return brief(reason, 200) or type(reason).__name__
 
 
 def _content_length(response) -> int | None:

@@ -55,7 +55,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .colour import to_float, to_srgb
 from .config import RenderConfig
-from .errors import LargestyleError
+from .errors import LargestyleError, brief
 from .pyramid import fit_long_side, resize
 
 # Pillow's decompression-bomb guard is replaced by the --max-input-pixels check below,
@@ -86,10 +86,7 @@ _ON_DESCRIPTOR = {stat.S_IFIFO: "a pipe", stat.S_IFCHR: "a terminal or character
 _DESCRIPTOR_PATH = re.compile(r"/(?:proc/(?:self|thread-self|\d+)|dev)/fd/(\d+)")
 _STANDARD_STREAMS = {0: "standard input", 1: "standard output", 2: "standard error"}
 # Terminal escape sequences and other control characters, kept out of messages.
-_ESCAPE_SEQUENCES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?")
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
-_REASON_LENGTH = 100
 
 
 class _Refused(Exception):
@@ -230,7 +227,7 @@ def _open(source, role: str, max_pixels: int) -> Iterator[_File]:
             try:
                 page = stack.enter_context(tifffile.TiffFile(stream)).pages.first
             except (*_DECODE_ERRORS, TypeError) as exc:
-                tiff_problem = _reason(exc)
+                tiff_problem = brief(exc)
         stream.seek(0)
         try:
             image = Image.open(stream)
@@ -244,7 +241,7 @@ def _open(source, role: str, max_pixels: int) -> Iterator[_File]:
             if page is None:
                 kind = _kind(head)
                 raise LargestyleError(f"{fail}: the {kind + ' ' if kind else ''}header is damaged or the file is "
-                                      f"truncated ({_reason(exc)}); re-export or re-download it") from None
+                                      f"truncated ({brief(exc)}); re-export or re-download it") from None
             image = None
         if image is not None:
             stack.callback(image.close)
@@ -329,7 +326,7 @@ def _os_problem(exc: OSError, path: str, name: str, role: str) -> str:
         return f"{fail}: it is a directory, not an image file; give the path of an image file"
     if code in (errno.EACCES, errno.EPERM):
         return f"{fail}: permission denied; check the file's permissions"
-    return f"{fail}: {_clean(exc.strerror or '') or _reason(exc)}; check the path"
+    return f"{fail}: {brief(exc.strerror or '') or brief(exc)}; check the path"
 
 
 def _descriptor(path: str) -> str | None:
@@ -405,24 +402,11 @@ def _decoding(fail: str):
     except MemoryError:
         raise LargestyleError(f"{fail}: not enough memory to decode it; use a smaller image") from None
     except _DECODE_ERRORS as exc:
-        raise LargestyleError(_truncated(fail, _reason(exc))) from None
+        raise LargestyleError(_truncated(fail, brief(exc))) from None
 
 
 def _truncated(fail: str, detail: str) -> str:
     return f"{fail}: the file is corrupt or truncated ({detail}); re-export or re-download it"
-
-
-def _reason(exc: BaseException) -> str:
-    """A library's message made fit for one line: no escape codes, its first line, about 100 characters."""
-    text = next((line for line in map(_clean, _ESCAPE_SEQUENCES.sub("", str(exc)).splitlines()) if line), "")
-    if len(text) > _REASON_LENGTH:
-        cut = text.rfind(" ", 0, _REASON_LENGTH + 1)
-        text = text[:cut if cut > _REASON_LENGTH // 2 else _REASON_LENGTH].rstrip(" ,;:.(") + "..."
-    return text or type(exc).__name__
-
-
-def _clean(text: str) -> str:
-    return " ".join(_CONTROLS.sub(" ", text).split())
 
 
 def _shown(path) -> str:
@@ -532,7 +516,7 @@ def _png_rows_problem(stream: BinaryIO, header: bytes, data: list[tuple[int, int
                     produced += len(inflater.decompress(inflater.unconsumed_tail, 1 << 22))
     except zlib.error as exc:
         if produced < needed:
-            return f"its image data is damaged ({_reason(exc)})"
+            return f"its image data is damaged ({brief(exc)})"
     if produced >= needed:
         return None
     if interlace:

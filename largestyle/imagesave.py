@@ -19,7 +19,7 @@ import tifffile
 import torch
 from PIL import Image, ImageCms
 
-from .atomic import atomic_write
+from .atomic import atomic_write, storage_problem
 from .config import OUTPUT_SUFFIXES, RenderConfig
 from .errors import LargestyleError
 from .imageio import load_image
@@ -31,6 +31,8 @@ BIT_DEPTHS = (8, 16)
 # profile. Deflate grows incompressible data by only a few bytes per 64 KiB block,
 # so comparing the uncompressed pixel bytes with this is safe.
 BIGTIFF_THRESHOLD = 2**32 - 2**25
+# A temporary file's name adds ".", 8 random characters and ".tmp" to the target's (atomic_write).
+TEMPORARY_NAME_EXTRA = 1 + 8 + len(".tmp")
 # JFIF stores the density in 16 bits.
 _JFIF_MAX_DPI = 0xFFFF
 
@@ -51,6 +53,10 @@ def check_output_path(path, bit_depth: int = RenderConfig.bit_depth) -> Path:
         raise LargestyleError(f"cannot write {path}: JPEG holds 8 bits per channel: "
                               f"use .tif or .png for --bit-depth 16")
     parent = path.parent
+    room = _name_max(parent) - len(".") - TEMPORARY_NAME_EXTRA
+    if len(os.fsencode(path.name)) > room:
+        raise LargestyleError(f"cannot write {path}: its name is {len(os.fsencode(path.name))} bytes long, more than "
+                              f"the {room} this folder allows (with room for the temporary file); use a shorter name")
     if not parent.is_dir():
         raise LargestyleError(f"cannot write {path}: directory {parent} does not exist")
     if path.is_dir():
@@ -61,6 +67,14 @@ def check_output_path(path, bit_depth: int = RenderConfig.bit_depth) -> Path:
     if path.exists() and not os.access(path, os.W_OK):
         raise LargestyleError(f"cannot write {path}: permission denied (the existing file is read-only)")
     return path
+
+
+def _name_max(folder: Path) -> int:
+    """The longest file name (bytes) the folder's file system takes."""
+    try:
+        return os.pathconf(folder if folder.is_dir() else ".", "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
 
 
 def save_image(image, path, *, alpha=None, bit_depth: int = RenderConfig.bit_depth,
@@ -102,7 +116,8 @@ def save_image(image, path, *, alpha=None, bit_depth: int = RenderConfig.bit_dep
             else:
                 Image.fromarray(pixels).save(stream, format="PNG", dpi=(dpi, dpi), icc_profile=srgb_profile())
     except OSError as exc:
-        raise LargestyleError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise LargestyleError(f"cannot write {path}: {storage_problem(exc)}; nothing was written there "
+                              "(free some space, or choose another place)") from None
     return path
 
 

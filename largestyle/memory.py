@@ -172,6 +172,10 @@ class MemoryModel:
         room = max(0.0, (budget - self.fixed) / self.forward_per_pixel)
         return max(16, (int(room ** 0.5) - 2 * context) // 16 * 16)
 
+    def style_image_bytes(self, height: int, width: int) -> int:
+        """A style image resized for a level: float32 RGB, and as much again for the resize's intermediate."""
+        return int(height * width * 2 * 3 * 4)
+
     def canvas_bytes(self, height: int, width: int) -> int:
         """Bytes of the whole-level buffers that blend tiling keeps beside one tile."""
         return height * width * 3 * self.element * BLEND_CANVAS_BUFFERS

@@ -52,6 +52,15 @@ class _Vectors:
         return None if vector is None else self.take().copy_(vector)
 
 
+class NonFiniteLoss(FloatingPointError):
+    """The loss or its gradient became NaN or infinite; ``terms`` says which term, ``used`` when."""
+
+    def __init__(self, terms: LossTerms, used: int, gradient: bool = False):
+        what = "gradient" if gradient else "loss"
+        super().__init__(f"{what} became non-finite after {used} evaluations ({terms})")
+        self.terms, self.used, self.gradient = terms, used, gradient
+
+
 class _BudgetSpent(Exception):
     """Raised inside an evaluation to stop exactly at the budget."""
 
@@ -125,7 +134,9 @@ def minimize(value_and_grad: ValueAndGrad, start: torch.Tensor, evaluations: int
             terms, grad = value_and_grad(flat.view(shape))
         counter["used"] += 1
         if not math.isfinite(terms.total):
-            raise FloatingPointError(f"loss became {terms.total} after {counter['used']} evaluations")
+            raise NonFiniteLoss(terms, counter["used"])
+        if not torch.isfinite(grad).all():
+            raise NonFiniteLoss(terms, counter["used"], gradient=True)
         if best["terms"] is None or terms.total < best["terms"].total:
             best["x"] = (best["x"] if best["x"] is not None else vectors.take()).copy_(flat)
             best["terms"] = terms

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import torch
 
@@ -15,8 +16,33 @@ from .progress import format_duration
 
 CALIBRATION_SIDE = 256
 
+# Measured seconds per pixel, by calibration_key: a batch's plans measure each device once.
+_measured: dict[tuple, float] = {}
+
+
+def calibration_key(engine: Engine, repeats: int = 2) -> tuple:
+    """What the time of an evaluation depends on: device, dtype, layers, pooling and weights."""
+    config = engine.config
+    weights = config.weights
+    if weights not in (None, "random"):
+        weights = str(Path(weights).expanduser().absolute())
+    return (str(engine.device), str(torch.get_default_dtype()), tuple(config.content_layers),
+            tuple(config.style_layers), config.pooling, weights, config.weights_format, repeats)
+
 
 def seconds_per_pixel(engine: Engine, repeats: int = 2) -> float:
+    """Seconds of one loss evaluation per pixel on the engine's device, measured once per process.
+
+    Only the first engine of a given ``calibration_key`` loads its network and runs the
+    calibration; later ones (the many jobs of a batch's plan) reuse its figure.
+    """
+    key = calibration_key(engine, repeats)
+    if key not in _measured:
+        _measured[key] = measure_seconds_per_pixel(engine, repeats)
+    return _measured[key]
+
+
+def measure_seconds_per_pixel(engine: Engine, repeats: int = 2) -> float:
     """Measured seconds of one loss evaluation per pixel, on the engine's device."""
     network, config = engine.network, engine.config
     generator = torch.Generator().manual_seed(0)
