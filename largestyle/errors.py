@@ -35,8 +35,9 @@ def _escaped(char: str) -> str:
 
 def brief(message, limit: int = 100) -> str:
     """A library's message (or exception) fit to quote: its first line of words, cut at a word near ``limit``."""
-    lines = (" ".join(line.split()) for line in _ESCAPES.sub("", str(message)).splitlines())
-    text = one_line(next((line for line in lines if line), ""))
+    plain = "".join(" " if unicodedata.category(char) == "Cc" and char != "\n" else char
+                    for char in _ESCAPES.sub("", str(message)))
+    text = next((" ".join(line.split()) for line in plain.splitlines() if line.strip()), "")
     if len(text) > limit:
         cut = text.rfind(" ", 0, limit + 1)
         text = text[:cut if cut > limit // 2 else limit].rstrip(" ,;:.(") + "..."

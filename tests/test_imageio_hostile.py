@@ -23,7 +23,7 @@ import tifffile
 from PIL import Image, ImageFile
 
 from largestyle import imageio
-from largestyle.errors import LargestyleError
+from largestyle.errors import LargestyleError, brief
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
@@ -634,11 +634,11 @@ def test_narrow_integer_tiffs_are_scaled_to_full_range(tmp_path, bits, dtype):
     ("", "ValueError"),
 ])
 def test_reason_is_short_and_clean(raw, expected):
-    assert imageio._reason(ValueError(raw)) == expected
+    assert brief(ValueError(raw)) == expected
 
 
 def test_reason_cuts_a_long_message_at_a_word():
-    reason = imageio._reason(RuntimeError(" ".join(f"word{i}" for i in range(60))))
+    reason = brief(RuntimeError(" ".join(f"word{i}" for i in range(60))))
     assert len(reason) <= 104 and reason.endswith("...")
     assert reason[:-3].split()[-1].startswith("word") and reason[:-3] in " ".join(f"word{i}" for i in range(60))
 

@@ -25,13 +25,26 @@ TWO_LEVELS = ["--target-size", "448", "--iterations", "8", "--first-level-factor
               "--weights", "random", "--checkpoint-every", "2"]
 
 
-@pytest.fixture
-def images(tmp_path):
+def make_images(folder):
     rng = np.random.default_rng(0)
-    paths = tmp_path / "content.png", tmp_path / "style.png"
+    paths = folder / "content.png", folder / "style.png"
     Image.fromarray(rng.integers(0, 255, (30, 50, 3), dtype=np.uint8)).save(paths[0])
     Image.fromarray(rng.integers(0, 255, (450, 450, 3), dtype=np.uint8)).save(paths[1])  # no blurry-style warning
     return paths
+
+
+@pytest.fixture
+def images(tmp_path):
+    return make_images(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The bytes of an uninterrupted TWO_LEVELS render of the ``images`` (the same pixels in every test)."""
+    folder = tmp_path_factory.mktemp("reference")
+    rendered = render_process(make_images(folder), folder / "reference.png", TWO_LEVELS)
+    assert rendered.returncode == 0, rendered.stderr
+    return (folder / "reference.png").read_bytes()
 
 
 def run_cli(capsys, *args):
@@ -86,9 +99,8 @@ def test_a_job_directory_from_before_the_marker_is_adopted(images, tmp_path, cap
 
 
 @pytest.mark.parametrize("damage", ["missing", "truncated", "other JSON"])
-def test_job_record_is_rebuilt_only_when_the_checkpoints_prove_the_render(images, tmp_path, capsys, damage):
-    reference = tmp_path / "reference.png"
-    assert render_process(images, reference, TWO_LEVELS).returncode == 0
+def test_job_record_is_rebuilt_only_when_the_checkpoints_prove_the_render(images, reference, tmp_path, capsys,
+                                                                           damage):
     out = tmp_path / "o.png"
     stopped = render_process(images, out, TWO_LEVELS, {"LARGESTYLE_KILL_AT": "evaluation:11:TERM"})
     assert stopped.returncode == 130, stopped.stderr
@@ -100,7 +112,7 @@ def test_job_record_is_rebuilt_only_when_the_checkpoints_prove_the_render(images
     code, err = run_cli(capsys, "render", *images, "-o", out, *TWO_LEVELS)
     assert code == 0, err
     assert "rebuilt it" in err
-    assert out.read_bytes() == reference.read_bytes()
+    assert out.read_bytes() == reference
     assert json.loads(record.read_text())["settings"]["target_size"] == 448
 
 
@@ -140,9 +152,7 @@ def test_stale_temporaries_of_a_killed_run_are_removed_and_nothing_else(images, 
     assert remove_stale_temporaries(out) == [live]
 
 
-def test_full_disk_during_a_checkpoint_write_keeps_the_last_one_and_resumes(images, tmp_path):
-    reference = tmp_path / "reference.png"
-    assert render_process(images, reference, TWO_LEVELS).returncode == 0
+def test_full_disk_during_a_checkpoint_write_keeps_the_last_one_and_resumes(images, reference, tmp_path):
     out = tmp_path / "o.png"
     full = render_process(images, out, TWO_LEVELS, {"LARGESTYLE_KILL_AT": "checkpoint-write:3:ENOSPC"})
     lines = full.stderr.strip().splitlines()
@@ -154,7 +164,7 @@ def test_full_disk_during_a_checkpoint_write_keeps_the_last_one_and_resumes(imag
     assert status["state"] == "failed"
     resumed = render_process(images, out, TWO_LEVELS)
     assert resumed.returncode == 0, resumed.stderr
-    assert out.read_bytes() == reference.read_bytes()
+    assert out.read_bytes() == reference
 
 
 @pytest.fixture
@@ -173,10 +183,9 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
-def test_a_really_full_disk_stops_cleanly_and_resumes_once_space_returns(images, tmp_path, small_disk):
+def test_a_really_full_disk_stops_cleanly_and_resumes_once_space_returns(images, reference, tmp_path,
+                                                                         small_disk):
     disk, grow = small_disk
-    reference = tmp_path / "reference.png"
-    assert render_process(images, reference, TWO_LEVELS).returncode == 0
     out = tmp_path / "o.png"
     full = render_process(images, out, TWO_LEVELS, job_dir=disk / "o.job")
     lines = full.stderr.strip().splitlines()
@@ -187,7 +196,7 @@ def test_a_really_full_disk_stops_cleanly_and_resumes_once_space_returns(images,
     grow("64m")
     resumed = render_process(images, out, TWO_LEVELS, job_dir=disk / "o.job")
     assert resumed.returncode == 0, resumed.stderr
-    assert out.read_bytes() == reference.read_bytes()
+    assert out.read_bytes() == reference
 
 
 def test_a_loss_that_becomes_infinite_names_its_term_and_keeps_the_checkpoints(images, tmp_path, capsys,
