@@ -21,11 +21,11 @@ from pathlib import Path
 
 import torch
 
-from largestyle.canvas import MappedCanvases
-from largestyle.config import make_config
-from largestyle.engine import Engine
-from largestyle.objective import LossTerms, Objective, content_targets, style_targets
-from largestyle.optimize import minimize
+from largestyle.engine.buffers import MappedCanvases
+from largestyle.config.settings import make_config
+from largestyle.engine.engine import Engine
+from largestyle.gatys.objective import LossTerms, Objective, content_targets, style_targets
+from largestyle.gatys.lbfgs import minimize
 
 
 def quadratic(target: torch.Tensor):

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from largestyle.cli import main
+from largestyle.cli.main import main
 
 
 def write_batch(folder: Path, jobs: int) -> Path:

@@ -16,10 +16,10 @@ import time
 
 import torch
 
-from largestyle.config import make_config
-from largestyle.engine import Engine
-from largestyle.objective import Objective, content_targets, style_targets
-from largestyle.tiling import BlendGrid
+from largestyle.config.settings import make_config
+from largestyle.engine.engine import Engine
+from largestyle.gatys.objective import Objective, content_targets, style_targets
+from largestyle.geometry.tiling import BlendGrid
 
 
 def seconds(function, repeat: int = 1) -> float:

@@ -16,11 +16,11 @@ import time
 
 import torch
 
-from largestyle.config import make_config
-from largestyle.engine import FORWARD_SHARE, Engine
-from largestyle.exact import TiledObjective
-from largestyle.features import halo
-from largestyle.objective import Objective, content_targets, style_targets
+from largestyle.config.settings import make_config
+from largestyle.engine.engine import FORWARD_SHARE, Engine
+from largestyle.gatys.windowed import TiledObjective
+from largestyle.network.vgg import halo
+from largestyle.gatys.objective import Objective, content_targets, style_targets
 
 
 def seconds(function) -> float:

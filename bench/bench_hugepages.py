@@ -19,9 +19,9 @@ import sys
 
 CHILD = """
 import sys, time, torch
-from largestyle.config import make_config
-from largestyle.engine import Engine
-from largestyle.objective import Objective, content_targets, style_targets
+from largestyle.config.settings import make_config
+from largestyle.engine.engine import Engine
+from largestyle.gatys.objective import Objective, content_targets, style_targets
 size, repeat = int(sys.argv[1]), int(sys.argv[2])
 config = make_config(device="cpu")
 engine = Engine(config)

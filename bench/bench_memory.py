@@ -33,8 +33,8 @@ def peak_since(start, cuda: bool) -> int:
 
 
 def measure_tiled(size: int, device: str, tiling: str, tile: int) -> dict:
-    from largestyle.config import make_config
-    from largestyle.engine import Engine
+    from largestyle.config.settings import make_config
+    from largestyle.engine.engine import Engine
 
     config = make_config(device=device, target_size=size, tiling=tiling, tile_size=tile, max_memory="1MB",
                          iterations=EVALUATIONS // 4, first_level_factor=1, passes=1, weights="random")
@@ -51,11 +51,11 @@ def measure_tiled(size: int, device: str, tiling: str, tile: int) -> dict:
 
 
 def measure(size: int, device: str) -> dict:
-    from largestyle.config import make_config
-    from largestyle.engine import Engine
-    from largestyle.memory import MemoryModel
-    from largestyle.objective import Objective, content_targets, style_targets
-    from largestyle.optimize import minimize
+    from largestyle.config.settings import make_config
+    from largestyle.engine.engine import Engine
+    from largestyle.engine.memory import MemoryModel
+    from largestyle.gatys.objective import Objective, content_targets, style_targets
+    from largestyle.gatys.lbfgs import minimize
 
     config = make_config(device=device)
     engine = Engine(config)

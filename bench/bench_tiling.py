@@ -18,11 +18,11 @@ import time
 import torch
 from skimage import data
 
-from largestyle.config import make_config
-from largestyle.engine import Engine
-from largestyle.objective import Objective, content_targets, style_targets
-from largestyle.pyramid import fit_long_side, resize
-from largestyle.tiling import BlendGrid, shifts_for_passes
+from largestyle.config.settings import make_config
+from largestyle.engine.engine import Engine
+from largestyle.gatys.objective import Objective, content_targets, style_targets
+from largestyle.geometry.pyramid import fit_long_side, resize
+from largestyle.geometry.tiling import BlendGrid, shifts_for_passes
 
 
 def tensor(array) -> torch.Tensor:

@@ -7,20 +7,20 @@
 
 import os
 
-__version__ = "0.1.0"
 
 # Huge pages stop PyTorch's CPU allocator from faulting large buffers back in on every
 # evaluation (bench/bench_hugepages.py). PyTorch reads this once, at its first allocation,
 # so it is set before torch is imported; a user's own setting wins.
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
+from .core.version import __version__  # noqa: E402
 from .api import LargestyleWarning, render, run  # noqa: E402
-from .config import RenderConfig, make_config  # noqa: E402
-from .engine import Engine  # noqa: E402
-from .errors import LargestyleError  # noqa: E402
-from .imageio import load_image  # noqa: E402
-from .imagesave import save_image  # noqa: E402
-from .jobs import run_job  # noqa: E402
+from .config.settings import RenderConfig, make_config  # noqa: E402
+from .engine.engine import Engine  # noqa: E402
+from .core.errors import LargestyleError  # noqa: E402
+from .io.read import load_image  # noqa: E402
+from .io.write import save_image  # noqa: E402
+from .jobs.job import run_job  # noqa: E402
 
 __all__ = ["render", "run", "Engine", "RenderConfig", "make_config", "LargestyleError", "LargestyleWarning",
            "load_image", "save_image", "run_job", "__version__"]

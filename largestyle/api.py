@@ -7,11 +7,11 @@ import warnings
 import numpy as np
 import torch
 
-from . import events as ev
-from .config import RenderConfig, make_config
-from .engine import Engine
-from .imageio import to_pil
-from .inputs import load_inputs, output_alpha
+from .engine import events as ev
+from .config.settings import RenderConfig, make_config
+from .engine.engine import Engine
+from .io.read import to_pil
+from .io.inputs import load_inputs, output_alpha
 
 
 class LargestyleWarning(UserWarning):

@@ -1,7 +1,7 @@
 import pytest
 
-from largestyle.features import VGG19Features
-from largestyle.weights import randomise
+from largestyle.network.vgg import VGG19Features
+from largestyle.network.weights import randomise
 
 
 @pytest.fixture(autouse=True)

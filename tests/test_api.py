@@ -9,10 +9,10 @@ import torch
 from PIL import Image
 
 import largestyle
-from largestyle import events as ev
-from largestyle.config import make_config
-from largestyle.engine import Engine
-from largestyle.tiling import BlendGrid
+from largestyle.engine import events as ev
+from largestyle.config.settings import make_config
+from largestyle.engine.engine import Engine
+from largestyle.geometry.tiling import BlendGrid
 
 FAST = dict(iterations=3, first_level_factor=1)
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -95,7 +95,7 @@ def test_tile_as_large_as_the_image_gives_the_untiled_result(content, style):
 
 def test_each_tile_gets_its_own_content_target(content, style, monkeypatch):
     """The original tiler froze every tile's content target to the first tile's."""
-    import largestyle.engine as engine_module
+    import largestyle.engine.engine as engine_module
 
     seen = []
     original = engine_module.content_targets
@@ -171,7 +171,7 @@ def test_thin_style_image_and_tiny_style_scale_still_work(content):
 
 @pytest.mark.parametrize("tiling", ["blend", "exact"])
 def test_out_of_memory_in_a_tile_shrinks_the_tiles_and_finishes(content, style, monkeypatch, tiling):
-    from largestyle.features import VGG19Features
+    from largestyle.network.vgg import VGG19Features
 
     largest = []
     real = VGG19Features.forward

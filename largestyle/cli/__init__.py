@@ -1,0 +1,1 @@
+"""The command line: options generated from the config, subcommands and terminal progress."""

@@ -1,0 +1,1 @@
+"""Every render setting and its default, in one place."""

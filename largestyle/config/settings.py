@@ -1,0 +1,247 @@
+"""Every render setting and its default, in one place.
+
+The CLI builds its options and ``--help`` from the field metadata here, and the
+Python API takes the same names as keyword arguments, so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from dataclasses import dataclass, field, fields
+
+from ..core.errors import LargestyleError
+from ..geometry.printsize import parse_print_size, print_pixels
+
+LAYER_NAMES = (
+    "relu1_1", "relu1_2",
+    "relu2_1", "relu2_2",
+    "relu3_1", "relu3_2", "relu3_3", "relu3_4",
+    "relu4_1", "relu4_2", "relu4_3", "relu4_4",
+    "relu5_1", "relu5_2", "relu5_3", "relu5_4",
+)
+
+# Content, style and TV weights for networks whose activations average about 1
+# (torchvision's, the normalised ones, the random one); other flavours scale them.
+DEFAULT_LOSS_WEIGHTS = (1.0, 1.0, 10.0)
+# Formats of weight files that --weights-format can force (see largestyle.weightfiles).
+WEIGHT_FORMATS = ("torchvision", "caffe", "lasagne", "named", "largestyle")
+# Smallest tile side: smaller tiles are mostly border, where VGG's deep layers see only padding.
+MIN_TILE = 32
+# A render saves its in-level progress every this many loss evaluations or seconds,
+# whichever comes first (and always at a level's or blend tile's end). A 4096 px
+# level state is about 5 GB, so saving every few evaluations would cost more than it saves.
+CHECKPOINT_EVALUATIONS = 20
+CHECKPOINT_SECONDS = 600.0
+# Largest output long side: 128k px, far beyond any print (a 300 dpi print 10 m long is 118k px).
+MAX_SIDE = 1 << 17
+# Largest loss or layer weight: the float32 loss stays finite with room for the terms' own size.
+MAX_WEIGHT = 1e12
+# Seeds are what torch.Generator.manual_seed takes without wrapping.
+MAX_SEED = 2**63 - 1
+# Output file formats by extension.
+OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+
+_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "t": 10**12, "tb": 10**12, "tib": 2**40}
+
+
+def parse_bytes(text: str | int) -> int:
+    """'4GB', '512MiB', '300mb' or a plain byte count -> bytes."""
+    if isinstance(text, int):
+        return text
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
+    unit = match and match.group(2).lower()
+    if not match or unit not in _UNITS:
+        raise LargestyleError(f"cannot read memory size {text!r}: use a number with a unit, e.g. 4GB or 512MiB")
+    return int(float(match.group(1)) * _UNITS[unit])
+
+
+def format_bytes(count: float) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if count >= size:
+            return f"{count / size:.1f} {unit}"
+    return f"{int(count)} B"
+
+
+def _opt(default, help: str, **extra):
+    """A field whose metadata also describes its command-line option."""
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    """Settings of one render. Immutable; use ``dataclasses.replace`` to vary."""
+
+    target_size: int = _opt(512, "long side of the output in pixels")
+    content_weight: float | None = _opt(
+        None, "weight of the content loss (default: the weights flavour's, see `largestyle weights info`)")
+    style_weight: float | None = _opt(None, "weight of the style loss (default: the weights flavour's)")
+    tv_weight: float | None = _opt(None, "weight of the total-variation (smoothness) loss (default: the weights flavour's)")
+    style_scale: float = _opt(1.0, "style image long side as a multiple of each level's long side")
+    content_layers: tuple[str, ...] = _opt(("relu4_2",), "VGG-19 layers for the content loss", list=True)
+    style_layers: tuple[str, ...] = _opt(
+        ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), "VGG-19 layers for the style loss", list=True)
+    style_layer_weights: tuple[float, ...] | None = _opt(
+        None, "relative weight of each style layer (default: equal)", list=True)
+    init: str = _opt("content", "start of the first level", choices=("content", "noise"))
+    pooling: str = _opt("avg", "VGG-19 pooling", choices=("avg", "max"))
+    iterations: int = _opt(100, "loss evaluations per level (per tile and pass when tiled)")
+    first_level_factor: int = _opt(3, "the first (smallest) level gets this many times --iterations")
+    history_size: int = _opt(16, "L-BFGS history length")
+    tiling: str = _opt("auto", "how a level over the memory budget is tiled: exact (one optimisation, loss and "
+                       "gradient computed per tile), blend (tiles optimised apart, feathered together) or auto "
+                       "(exact where its whole-level buffers fit the budget, else blend)",
+                       choices=("auto", "exact", "blend"))
+    passes: int = _opt(3, "blend passes over a tiled level; the grid shifts between passes")
+    tile_size: int | None = _opt(None, "tile side (exact: core side) in pixels, a multiple of 16 "
+                                 "(default: largest that fits --max-memory)")
+    max_memory: int | None = _opt(
+        None, "memory budget, e.g. 4GB (default: 80%% of free GPU memory, or 50%% of available RAM on CPU)",
+        parse=parse_bytes)
+    max_ram: int | None = _opt(
+        None, "RAM for a level's own buffers (image, gradient, L-BFGS history, blend canvases), e.g. 8GB; a level "
+              "needing more keeps them in memory-mapped files in the job directory (default: 50%% of available RAM)",
+        parse=parse_bytes)
+    print_size: str | None = _opt(
+        None, "physical output size, e.g. 24x36in or 60x90cm: with --dpi it sets the pixel size (instead of "
+              "--target-size), turned to the content's orientation")
+    print_fit: str = _opt("inside", "how the content meets --print-size: inside (the whole content, within the "
+                                    "print) or crop (fill the print exactly, cropping the content's centre)",
+                          choices=("inside", "crop"))
+    dpi: float = _opt(300.0, "pixels per inch: written into the output file, and used by --print-size")
+    bit_depth: int = _opt(8, "bits per channel of the output: 16 needs .tif or .png", choices=(8, 16), output=True)
+    jpeg_quality: int = _opt(95, "JPEG quality, 1-100 (JPEGs are written without chroma subsampling)", output=True)
+    alpha: str = _opt("keep", "a content image's transparency: keep (the output gets it back, at the output's "
+                              "size) or composite (the content is laid over white and the output is opaque)",
+                      choices=("keep", "composite"))
+    max_input_pixels: int = _opt(1_000_000_000, "largest input image accepted, in pixels (width x height); "
+                                                "larger files are refused before decoding")
+    seed: int = _opt(0, "seed for noise initialisation")
+    device: str = _opt("auto", "auto, cpu, cuda or cuda:N")
+    weights: str | None = _opt(
+        None, "VGG-19 weights file, or 'random' (default: search weights/ and the torch hub cache)")
+    weights_format: str | None = _opt(
+        None, "format of --weights (default: detected)", choices=WEIGHT_FORMATS)
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
+        def bad(message):
+            raise LargestyleError(message)
+
+        for name, low in (("target_size", 16), ("iterations", 1), ("first_level_factor", 1),
+                          ("history_size", 1), ("passes", 1), ("seed", 0), ("max_input_pixels", 1)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                bad(f"--{name.replace('_', '-')} must be a whole number of at least {low}, got {value!r}")
+        if self.target_size > MAX_SIDE:
+            bad(f"--target-size must be at most {MAX_SIDE} px, got {self.target_size}")
+        if self.seed > MAX_SEED:
+            bad(f"--seed must be at most {MAX_SEED}, got {self.seed}")
+        for name in ("content_weight", "style_weight", "tv_weight", "style_scale", "dpi"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not math.isfinite(value)):
+                bad(f"--{name.replace('_', '-')} must be a finite number, got {value!r}")
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= MAX_WEIGHT:
+                bad(f"--{name.replace('_', '-')} must be between 0 and {MAX_WEIGHT:g}, got {value:g}")
+        if not 0 < self.style_scale <= 64:
+            bad(f"--style-scale must be above 0 and at most 64, got {self.style_scale:g}")
+        for layer in self.content_layers + self.style_layers:
+            if layer not in LAYER_NAMES:
+                bad(f"unknown layer {layer!r}; choose from {', '.join(LAYER_NAMES)}")
+        if not self.style_layers and not self.content_layers:
+            bad("at least one content or style layer is needed")
+        for option, layers in (("--content-layers", self.content_layers), ("--style-layers", self.style_layers)):
+            if len(set(layers)) != len(layers):
+                bad(f"{option} names a layer twice: {','.join(layers)}")
+        if self.style_layer_weights is not None:
+            if len(self.style_layer_weights) != len(self.style_layers):
+                bad(f"--style-layer-weights has {len(self.style_layer_weights)} values "
+                    f"for {len(self.style_layers)} style layers")
+            if not all(isinstance(w, (int, float)) and math.isfinite(w) and 0 <= w <= MAX_WEIGHT
+                       for w in self.style_layer_weights) or not sum(self.style_layer_weights) > 0:
+                bad(f"--style-layer-weights must be finite numbers from 0 to {MAX_WEIGHT:g}, not all zero")
+        if self.tile_size is not None and (self.tile_size < MIN_TILE or self.tile_size % 16):
+            bad(f"--tile-size must be a multiple of 16 and at least {MIN_TILE}, got {self.tile_size}")
+        if self.max_memory is not None and self.max_memory <= 0:
+            bad("--max-memory must be positive")
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
+            bad(f"--device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        if self.max_ram is not None and self.max_ram <= 0:
+            bad("--max-ram must be positive")
+        if not 0 < self.dpi <= 100_000:
+            bad(f"--dpi must be a positive number of pixels per inch, got {self.dpi}")
+        if not 1 <= self.jpeg_quality <= 100:
+            bad(f"--jpeg-quality must be 1-100, got {self.jpeg_quality}")
+        if self.print_size is not None:
+            size = parse_print_size(self.print_size)  # raises with an example of the form
+            longest = max(print_pixels(size, self.dpi))
+            if longest > MAX_SIDE:
+                bad(f"--print-size {self.print_size} at {self.dpi:g} dpi is {longest} px on its long side, more than "
+                    f"{MAX_SIDE}; choose a smaller --print-size or a lower --dpi")
+        for name in ("init", "pooling", "tiling", "weights_format", "print_fit", "alpha", "bit_depth"):
+            choices = _FIELDS[name].metadata["choices"]
+            if getattr(self, name) not in choices + ((None,) if name == "weights_format" else ()):
+                bad(f"--{name} must be one of {', '.join(choices)}")
+
+    @property
+    def size_options(self) -> str:
+        """The options that set the output's size, as advice should name them."""
+        return "--print-size (or --dpi)" if self.print_size else "--target-size"
+
+    def with_loss_defaults(self, content: float, style: float, tv: float) -> RenderConfig:
+        """This config with unset loss weights taken from the given (the weights flavour's) defaults."""
+        return dataclasses.replace(
+            self, content_weight=content if self.content_weight is None else self.content_weight,
+            style_weight=style if self.style_weight is None else self.style_weight,
+            tv_weight=tv if self.tv_weight is None else self.tv_weight)
+
+    @property
+    def layer_weights(self) -> dict[str, float]:
+        """Style layer -> weight; equal weights sum to 1."""
+        weights = self.style_layer_weights or (1.0,) * len(self.style_layers)
+        total = sum(weights) or 1.0
+        return {layer: w / total for layer, w in zip(self.style_layers, weights)}
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+_FIELDS = {f.name: f for f in fields(RenderConfig)}
+
+
+def output_only(name: str, settings: dict) -> bool:
+    """Whether a setting changes only how the output file is written, not the render, given all ``settings``.
+
+    --dpi is written into the file, and sizes the output only with --print-size.
+    """
+    if name == "dpi":
+        return settings.get("print_size") is None
+    return bool(_FIELDS[name].metadata.get("output"))
+
+
+def option_fields():
+    """The fields that are command-line options, in declaration order."""
+    return fields(RenderConfig)
+
+
+def make_config(**options) -> RenderConfig:
+    """Build a config from keyword options, with a clear error for unknown names."""
+    unknown = sorted(set(options) - set(_FIELDS))
+    if unknown:
+        raise LargestyleError(f"unknown option(s): {', '.join(unknown)}")
+    converted = {}
+    for name, value in options.items():
+        meta = _FIELDS[name].metadata
+        if value is not None and "parse" in meta:
+            value = meta["parse"](value)
+        if value is not None and meta.get("list") and not isinstance(value, tuple):
+            value = tuple(value)
+        converted[name] = value
+    return RenderConfig(**converted)

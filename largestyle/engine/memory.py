@@ -1,0 +1,246 @@
+"""How much memory optimising an image needs, and how much there is."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import platform
+from pathlib import Path
+
+import torch
+
+from ..core.atomic import atomic_write
+from ..config.settings import MIN_TILE
+from ..core.errors import LargestyleError
+from ..network.vgg import VGG19Features, deepest_of
+from ..gatys.losses import gram
+
+# Image-sized float buffers besides the network's activations: L-BFGS keeps two per
+# history entry; the image, its gradient, the best point, the search direction, the
+# previous gradient and the content image make six more.
+FIXED_IMAGE_BUFFERS = 6
+# Buffers of the whole level that a blend-tiled level keeps: canvas, padded canvas and
+# content, the accumulator's sums (3 + 1 channels), the level content and the result.
+BLEND_CANVAS_BUFFERS = 8
+# Image-sized buffers that stay in RAM when a level's buffers are memory-mapped files:
+# the level's content, the gradient and the line search's copies of it (blend: the
+# padded canvases on their way to the files, and the blended result).
+MAPPED_RESIDENT_BUFFERS = 4
+# Backward-pass temporaries (gradients of the widest layers, allocator slack), as a
+# multiple of one 64-channel activation.
+TRANSIENT_ACTIVATIONS = 4
+# A forward pass without gradients holds about this many 64-channel activations at once.
+FORWARD_ACTIVATIONS = 3
+CPU_RAM_SHARE = 0.5
+CUDA_FREE_SHARE = 0.8
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise LargestyleError(f"--device {name}: no CUDA device is available here (use --device cpu)")
+    return device
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for host or device out-of-memory errors, which PyTorch raises in several forms."""
+    text = str(exc).lower()
+    return (isinstance(exc, (MemoryError, torch.OutOfMemoryError))
+            or any(sign in text for sign in ("out of memory", "can't allocate memory", "not enough memory")))
+
+
+def available_ram() -> int:
+    """MemAvailable from /proc/meminfo, or free physical pages where that is missing."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def memory_budget(device: torch.device, override: int | None = None) -> int:
+    """Bytes a level may use: ``override``, else a share of free GPU memory or available RAM."""
+    if override:
+        return override
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free * CUDA_FREE_SHARE)
+    return int(available_ram() * CPU_RAM_SHARE)
+
+
+CALIBRATION_FILE = "calibration.json"
+
+
+def calibration_path() -> Path:
+    """Where measured calibrations are kept between runs: $XDG_CACHE_HOME/largestyle (or ~/.cache)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "largestyle" / CALIBRATION_FILE
+
+
+@functools.lru_cache(maxsize=None)
+def saved_bytes_per_pixel(layers: tuple[str, ...], pooling: str, device_type: str, dtype: torch.dtype) -> float:
+    """``measure_saved_bytes_per_pixel``, kept per device, dtype and torch version in the calibration file."""
+    device_name = torch.cuda.get_device_name() if device_type == "cuda" else platform.machine()
+    key = "|".join((device_type, device_name, str(dtype), torch.__version__, pooling, ",".join(layers)))
+    path = calibration_path()
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if not isinstance(known, dict) or not isinstance(known.get(key), (int, float)):
+        known = known if isinstance(known, dict) else {}
+        known[key] = measure_saved_bytes_per_pixel(layers, pooling, device_type, dtype)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_write(path) as stream:
+                stream.write(json.dumps(known, indent=1).encode())
+        except OSError:
+            pass  # an unwritable cache only costs a re-measurement next time
+    return float(known[key])
+
+
+def measure_saved_bytes_per_pixel(layers: tuple[str, ...], pooling: str, device_type: str,
+                                  dtype: torch.dtype) -> float:
+    """Bytes autograd keeps per input pixel for the loss's backward pass, measured.
+
+    Counts the distinct storages that autograd saves while the loss is built, at
+    two sizes; the difference divided by the pixel difference removes the
+    size-independent part (weights). Memory layout, not weight values, decides
+    this, so an untrained network of the same shape serves.
+    """
+    network = VGG19Features(deepest_of(layers), pooling).to(device_type, dtype)
+
+    def saved_bytes(side: int) -> int:
+        storages = {}
+
+        def pack(tensor):
+            storage = tensor.untyped_storage()
+            storages[storage.data_ptr()] = storage.nbytes()
+            return tensor
+
+        x = torch.rand(1, 3, side, side, device=device_type, dtype=dtype, requires_grad=True)
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+            features = network(x, layers)
+            sum(gram(f).square().sum() + f.square().sum() for f in features.values())
+        return sum(storages.values())
+
+    small, large = 64, 128
+    return (saved_bytes(large) - saved_bytes(small)) / (large ** 2 - small ** 2)
+
+
+@functools.lru_cache(maxsize=None)
+def network_bytes(layers: tuple[str, ...], pooling: str) -> int:
+    network = VGG19Features(deepest_of(layers), pooling)
+    return sum(p.numel() * 4 for p in network.parameters())
+
+
+class MemoryModel:
+    """Estimated peak bytes of optimising an image of a given size, for one device and dtype."""
+
+    def __init__(self, layers, pooling: str, device: torch.device, history_size: int,
+                 dtype: torch.dtype = torch.float32):
+        layers = tuple(layers)
+        element = torch.finfo(dtype).bits // 8
+        self.activation_per_pixel = saved_bytes_per_pixel(layers, pooling, device.type, dtype)
+        self.transient_per_pixel = TRANSIENT_ACTIVATIONS * 64 * element
+        self.forward_per_pixel = FORWARD_ACTIVATIONS * 64 * element
+        self.image_per_pixel = (2 * history_size + FIXED_IMAGE_BUFFERS) * 3 * element
+        self.fixed = network_bytes(layers, pooling)
+        self.element = element
+        self.on_cpu = device.type == "cpu"
+
+    @property
+    def per_pixel(self) -> float:
+        return self.activation_per_pixel + self.transient_per_pixel + self.image_per_pixel
+
+    def optimise_bytes(self, height: int, width: int) -> int:
+        """Peak bytes to optimise a height x width image (or tile) in one piece."""
+        return int(self.fixed + height * width * self.per_pixel)
+
+    def forward_bytes(self, height: int, width: int) -> int:
+        """Peak bytes of a forward pass without gradients (style and content targets)."""
+        return int(self.fixed + height * width * self.forward_per_pixel)
+
+    def largest_forward_core(self, budget: int, context: int) -> int:
+        """Largest core side (a multiple of 16, at least 16) whose window with ``context`` fits a forward pass."""
+        room = max(0.0, (budget - self.fixed) / self.forward_per_pixel)
+        return max(16, (int(room ** 0.5) - 2 * context) // 16 * 16)
+
+    def style_image_bytes(self, height: int, width: int) -> int:
+        """A style image resized for a level: float32 RGB, and as much again for the resize's intermediate."""
+        return int(height * width * 2 * 3 * 4)
+
+    def canvas_bytes(self, height: int, width: int) -> int:
+        """Bytes of the whole-level buffers that blend tiling keeps beside one tile."""
+        return height * width * 3 * self.element * BLEND_CANVAS_BUFFERS
+
+    def buffer_bytes(self, height: int, width: int) -> int:
+        """Bytes of a whole optimisation's image-sized buffers: point, gradient, L-BFGS history."""
+        return int(height * width * self.image_per_pixel)
+
+    def resident_bytes(self, height: int, width: int) -> int:
+        """What a level whose buffers are memory-mapped still keeps in the budget.
+
+        On the CPU, a few image-sized buffers stay in RAM (MAPPED_RESIDENT_BUFFERS); on an
+        accelerator they are in host memory, outside the device's budget.
+        """
+        return height * width * 3 * self.element * MAPPED_RESIDENT_BUFFERS if self.on_cpu else 0
+
+    def tiled_bytes(self, height: int, width: int, tile: int, mapped: bool = False) -> int:
+        """Peak bytes of a blend-tiled height x width level with square tiles of side ``tile``."""
+        canvas = self.resident_bytes(height, width) if mapped else self.canvas_bytes(height, width)
+        return canvas + self.optimise_bytes(tile, tile)
+
+    def level_bytes(self, height: int, width: int, cache_content: bool = True) -> int:
+        """Whole-level buffers of exact tiling: image, gradient, L-BFGS history, cached content targets."""
+        content_cache = 512 / 64 * self.element if cache_content else 0  # relu4_2: 512 channels at stride 8
+        return int(height * width * (self.image_per_pixel + content_cache))
+
+    def window_bytes(self, core: int, context: int) -> int:
+        """One exact-tiling window's backward pass, the network's weights included."""
+        return int(self.fixed + (core + 2 * context) ** 2 * (self.activation_per_pixel + self.transient_per_pixel))
+
+    def exact_bytes(self, height: int, width: int, core: int, context: int, cache_content: bool = True,
+                    on_host: bool = False, mapped: bool = False) -> int:
+        """Peak device bytes of an exact-tiled level: one window, plus the level's buffers unless on the host."""
+        if mapped:
+            level = self.resident_bytes(height, width)
+        else:
+            level = 0 if on_host else self.level_bytes(height, width, cache_content)
+        return self.window_bytes(core, context) + level
+
+    def largest_core(self, height: int, width: int, budget: int, context: int, cache_content: bool = True,
+                     host_budget: int | None = None, mapped: bool = False) -> int | None:
+        """Largest exact-tiling core (a multiple of 16) whose window fits the device budget.
+
+        The level's buffers share the device budget, or with ``host_budget`` they are
+        kept in host memory and must fit there instead, or ``mapped`` they are files.
+        """
+        level = self.level_bytes(height, width, cache_content)
+        if mapped:
+            level = self.resident_bytes(height, width)
+        elif host_budget is not None:
+            if level > host_budget:
+                return None
+            level = 0
+        room = budget - self.fixed - level
+        if room <= 0:
+            return None
+        side = int((room / (self.activation_per_pixel + self.transient_per_pixel)) ** 0.5) - 2 * context
+        side = side // 16 * 16
+        return side if side >= 16 else None
+
+    def largest_tile(self, height: int, width: int, budget: int, multiple: int = 16,
+                     mapped: bool = False) -> int | None:
+        """Largest square tile side (a multiple of ``multiple``, at least MIN_TILE) that fits, or None."""
+        room = budget - self.tiled_bytes(height, width, 0, mapped)  # the canvases and the weights
+        if room <= 0:
+            return None
+        side = int((room / self.per_pixel) ** 0.5) // multiple * multiple
+        return side if side >= MIN_TILE else None

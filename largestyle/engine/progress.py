@@ -1,0 +1,170 @@
+"""Shows engine events to a person: a tqdm bar on a terminal, periodic log lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from tqdm import tqdm
+
+from . import events as ev
+from ..config.settings import format_bytes
+
+# Seconds between log lines when the output is not a terminal.
+LOG_INTERVAL = 5.0
+
+
+def describe_level(level: ev.LevelPlan, count: int) -> str:
+    size = f"level {level.index + 1}/{count}: {level.width}x{level.height}"
+    placement = f" ({level.placement})" if level.placement else ""
+    if level.mode == "whole":
+        return (f"{size} whole, {level.evaluations} evaluations (needs ~{format_bytes(level.estimated_bytes)})"
+                + placement)
+    rows, cols = level.grid
+    if level.mode == "exact":
+        return (f"{size} tiled (whole would need ~{format_bytes(level.estimated_bytes)}, tiled "
+                f"~{format_bytes(level.tiled_bytes)}): exact, {level.tile_size} px cores in a {rows}x{cols} grid, "
+                f"{level.evaluations} evaluations of the whole level" + placement)
+    return (f"{size} tiled (whole would need ~{format_bytes(level.estimated_bytes)}, tiled "
+            f"~{format_bytes(level.tiled_bytes)}): blend, {level.tile_size} px tiles in a {rows}x{cols} grid, "
+            f"{level.passes} passes, {level.evaluations} evaluations per tile" + placement)
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m{rest % 60:02d}s" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+class WorkMeter:
+    """The share of a render's work done, and an ETA from this run's own measured rate.
+
+    Work restored from checkpoints counts as done but not towards the rate, so a
+    resumed render's ETA is not flattered by work it did not do.
+    """
+
+    def __init__(self):
+        self.total, self.done, self.restored = 1, 0, 0
+        self.started = time.monotonic()
+
+    def restore(self, work: int) -> None:
+        self.done += work
+        self.restored += work
+
+    def advance(self, work: int) -> None:
+        self.done += work
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.done / self.total)
+
+    def eta(self) -> float | None:
+        """Seconds left, or None before anything was measured."""
+        measured = self.done - self.restored
+        if measured <= 0:
+            return None
+        return max(0.0, (time.monotonic() - self.started) * (self.total - self.done) / measured)
+
+
+class ProgressPrinter:
+    """An event callback for the CLI. ``quiet`` keeps only warnings."""
+
+    def __init__(self, stream=None, quiet: bool = False, terminal: bool | None = None):
+        self.stream = stream or sys.stderr
+        self.quiet = quiet
+        self.terminal = self.stream.isatty() if terminal is None else terminal
+        self.bar = None
+        self.meter = WorkMeter()
+        self.last_log = time.monotonic()
+        self.levels = 1
+        self.where = ""
+        self.held: list[str] = []  # Info lines, shown once the render starts (not before an error)
+
+    def write(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.write(line, file=self.stream)
+        else:
+            print(line, file=self.stream, flush=True)
+
+    def __call__(self, event) -> None:
+        if isinstance(event, ev.Notice):
+            self.write(f"largestyle: warning: {event.message}")
+        if self.quiet:
+            return
+        handler = getattr(self, "_on_" + type(event).__name__, None)
+        if handler:
+            handler(event)
+
+    def _on_Info(self, event: ev.Info):
+        self.held.append(f"largestyle: {event.message}")
+
+    def _on_RenderStarted(self, event: ev.RenderStarted):
+        for line in self.held:
+            self.write(line)
+        self.held.clear()
+        self.meter.total = max(1, event.total_work)
+        self.levels = len(event.levels)
+        weights = event.weights
+        if event.weights_path:
+            weights += f" ({event.weights_path}, sha256 {event.weights_sha256[:12]}…, by {event.weights_chosen_by})"
+        content, style, tv = event.loss_weights
+        self.write(f"device {event.device}, memory budget {format_bytes(event.budget_bytes)}, weights {weights}, "
+                   f"loss weights content {content:g} style {style:g} tv {tv:g}")
+        for level in event.levels:
+            self.write(describe_level(level, self.levels))
+        if self.terminal:
+            self.bar = tqdm(total=self.meter.total, file=self.stream, dynamic_ncols=True, mininterval=0.5,
+                            bar_format="{desc} {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]{postfix}")
+
+    def _on_LevelStarted(self, event: ev.LevelStarted):
+        self.where = f"level {event.level.index + 1}/{event.count}"
+        self._describe()
+
+    def _on_TileStarted(self, event: ev.TileStarted):
+        self.where = (f"level {event.level + 1}/{self.levels} pass {event.pass_index + 1}/{event.passes} "
+                      f"tile {event.tile + 1}/{event.tiles}")
+        self._describe()
+
+    def _describe(self):
+        if self.bar is not None:
+            self.bar.set_description_str(self.where, refresh=False)
+
+    def _advance(self, work: int, loss, evaluation: str) -> None:
+        self.meter.advance(work)
+        if self.bar is not None:
+            self.bar.update(work)
+            self.bar.set_postfix_str(f"eval {evaluation} loss {loss.total:.4g}", refresh=False)
+            return
+        now = time.monotonic()
+        if now - self.last_log >= LOG_INTERVAL:
+            self.last_log = now
+            eta = self.meter.eta()
+            self.write(f"{self.where} eval {evaluation}: {100 * self.meter.fraction:.0f}% loss {loss.total:.4g} "
+                       f"(content {loss.content:.3g}, "
+                       f"style {loss.style:.3g}, tv {loss.tv:.3g}), "
+                       f"ETA {format_duration(eta) if eta is not None else 'unknown'}")
+
+    def _on_Evaluation(self, event: ev.Evaluation):
+        self._advance(event.work, event.loss, f"{event.evaluation}/{event.budget}")
+
+    def _on_OptimisationFinished(self, event: ev.OptimisationFinished):
+        if event.skipped:  # converged early: keep the bar's total honest
+            self._advance(event.skipped * event.work, event.loss, f"{event.evaluations}/{event.evaluations}")
+
+    def _on_Resumed(self, event: ev.Resumed):
+        self.meter.restore(event.work)
+        if self.bar is not None:  # counted as done, but not towards tqdm's rate
+            self.bar.initial += event.work
+            self.bar.update(event.work)
+        else:
+            self.write(f"level {event.level + 1}/{self.levels}: resumed after {event.evaluations} evaluations")
+
+    def _on_LevelFinished(self, event: ev.LevelFinished):
+        if self.bar is None:
+            self.write(f"level {event.level + 1}/{self.levels} done in {format_duration(event.seconds)}")
+
+    def _on_RenderFinished(self, event: ev.RenderFinished):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        self.write(f"rendered in {format_duration(event.seconds)} ({event.evaluations} loss evaluations)")

@@ -1,0 +1,1 @@
+"""Job directories on disk: layout, lock, record, status, events, checkpoints in files, batches and the HTML report."""

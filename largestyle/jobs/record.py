@@ -1,0 +1,110 @@
+"""A job's record (job.json): what identifies a render, checked before it is trusted.
+
+A record names the inputs by sha256, every setting, the weights and the version. Its
+``identity`` is a hash of everything a resume must match (output-only settings left
+out); the checkpoints carry the same identity, so a record that was damaged, edited
+or replaced can never make old checkpoints run under new settings.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import re
+from pathlib import Path
+
+from ..core.version import __version__
+from ..config.settings import RenderConfig, make_config, option_fields, output_only
+from ..core.errors import LargestyleError
+
+DEFAULT_SETTINGS = json.loads(json.dumps(RenderConfig().to_dict()))
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def job_record(content: Path, style: Path, output: Path, config: RenderConfig, weights_info,
+               content_sha256: str, style_sha256: str) -> dict:
+    """The record of a render of ``content`` in the style of ``style`` with ``config``."""
+    info = weights_info
+    record = {
+        "version": __version__,
+        "created": datetime.datetime.now().isoformat(timespec="seconds"),
+        "content": {"path": str(Path(content).resolve()), "sha256": content_sha256},
+        "style": {"path": str(Path(style).resolve()), "sha256": style_sha256},
+        "output": str(Path(output).resolve()),
+        "settings": json.loads(json.dumps(config.to_dict())),
+        "weights": {"flavour": info.flavour if info else None, "sha256": info.sha256 if info else None,
+                    "path": str(info.path) if info and info.path else None},
+    }
+    record["identity"] = identity(record)
+    return record
+
+
+def identity(record: dict) -> str:
+    """sha256 of what a resume must match: inputs, render settings, weights and version."""
+    # A setting missing from an older record counts as its default, as in ``changes``.
+    settings = {**DEFAULT_SETTINGS, **record["settings"]}
+    essential = {
+        "version": record["version"],
+        "inputs": [record["content"]["sha256"], record["style"]["sha256"]],
+        "settings": {name: value for name, value in sorted(settings.items()) if not output_only(name, settings)},
+        "weights": [record["weights"]["flavour"], record["weights"]["sha256"]],
+    }
+    return hashlib.sha256(json.dumps(essential, sort_keys=True).encode()).hexdigest()
+
+
+def problem_with(record) -> str | None:
+    """Why ``record`` (parsed job.json) is not a valid job record, or None if it is."""
+    if not isinstance(record, dict):
+        return "it is not a JSON object"
+    for key, kind in (("version", str), ("created", str), ("output", str), ("identity", str),
+                      ("content", dict), ("style", dict), ("settings", dict), ("weights", dict)):
+        if not isinstance(record.get(key), kind):
+            return f"{key!r} is missing or not a {kind.__name__}"
+    for role in ("content", "style"):
+        entry = record[role]
+        if not isinstance(entry.get("path"), str) or not _SHA256.fullmatch(str(entry.get("sha256"))):
+            return f"{role!r} lacks a path or a sha256"
+    weights = record["weights"]
+    if not all(isinstance(weights.get(k), (str, type(None))) for k in ("flavour", "sha256", "path")):
+        return "'weights' is malformed"
+    settings = record["settings"]
+    known = {f.name for f in option_fields()}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        return f"it has unknown settings ({', '.join(unknown)})"
+    try:
+        make_config(**{k: v for k, v in settings.items() if v is not None})
+    except (LargestyleError, TypeError, ValueError) as exc:
+        return f"its settings are invalid ({exc})"
+    try:
+        if identity(record) != record["identity"]:
+            return "its contents do not match its identity hash (it was edited)"
+    except (TypeError, KeyError, AttributeError):
+        return "its settings are malformed"
+    return None
+
+
+def changes(old: dict, new: dict, output: bool = False) -> list[str]:
+    """What differs between two job records, in words; paths may move, contents may not.
+
+    Settings that only change how the output file is written are left out, or with
+    ``output`` are the only ones compared.
+    """
+    found = []
+    for role in ("content", "style") if not output else ():
+        if old.get(role, {}).get("sha256") != new[role]["sha256"]:
+            found.append(f"the {role} image ({new[role]['path']})")
+    for name, value in new["settings"].items():
+        if output_only(name, new["settings"]) != output:
+            continue
+        # A setting added since the job was made counts as its default there.
+        was = old.get("settings", {}).get(name, DEFAULT_SETTINGS.get(name))
+        if was != value:
+            found.append(f"--{name.replace('_', '-')} (was {was}, now {value})")
+    for name in ("flavour", "sha256") if not output else ():
+        if old.get("weights", {}).get(name) != new["weights"][name]:
+            found.append(f"the weights' {name}")
+    if old.get("version") != new["version"] and not output:
+        found.append(f"the largestyle version (was {old.get('version')}, now {new['version']})")
+    return found
