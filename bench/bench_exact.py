@@ -19,7 +19,7 @@ import torch
 from largestyle.config.settings import make_config
 from largestyle.engine.engine import FORWARD_SHARE, Engine
 from largestyle.gatys.windowed import TiledObjective
-from largestyle.network.vgg import halo
+from largestyle.core.vgg import halo
 from largestyle.gatys.objective import Objective, content_targets, style_targets
 
 

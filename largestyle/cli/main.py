@@ -19,7 +19,7 @@ from ..core.atomic import STORAGE_ERRNOS, remove_stale_temporaries, storage_prob
 from ..engine.checkpoints import RenderInterrupted
 from ..config.settings import CHECKPOINT_EVALUATIONS, CHECKPOINT_SECONDS, WEIGHT_FORMATS, RenderConfig, make_config, option_fields
 from ..core.errors import LargestyleError, one_line
-from ..network.vgg import deepest_of, layer_sequence
+from ..core.vgg import deepest_of, layer_sequence
 from ..network.flavours import FLAVOURS, normalized_flavour
 from ..network.normalize import normalize
 from ..geometry.pyramid import fit_long_side, resize
@@ -168,7 +168,7 @@ def default_output(content: str, style: str) -> Path:
 def run_render(args: argparse.Namespace) -> int:
     from ..jobs.job import run_job
     from ..io.write import check_output_path
-    from ..engine.progress import ProgressPrinter
+    from .progress import ProgressPrinter
 
     config = make_config(**_render_options(args))
     output = check_output_path(args.output or default_output(args.content, args.style), config.bit_depth)
@@ -235,7 +235,7 @@ def run_batch(args: argparse.Namespace) -> int:
     from ..jobs.batch import index_entries, input_problem, run_batch as run_jobs, state_of, summary_table
     from ..jobs.batchfile import index_path, load_batch
     from ..io.read import probe_size
-    from ..engine.progress import ProgressPrinter
+    from .progress import ProgressPrinter
     from ..jobs.report import write_index
 
     specs = load_batch(args.jobs)  # every job's settings and paths, checked together
@@ -309,7 +309,7 @@ def _plan_text(content_path, style_path, config, content_size: tuple[int, int] |
     has already probed both images (a batch's dry run probes each file once)."""
     from ..engine.buffers import MappedCanvases
     from ..engine.engine import Engine
-    from ..network.vgg import halo
+    from ..core.vgg import halo
     from ..io.read import probe_size
     from ..engine.estimate import describe, seconds_per_pixel
     from ..geometry.printsize import describe as describe_size

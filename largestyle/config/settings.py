@@ -12,15 +12,9 @@ import re
 from dataclasses import dataclass, field, fields
 
 from ..core.errors import LargestyleError
+from ..core.units import parse_bytes
+from ..core.vgg import GRID, LAYER_NAMES
 from ..geometry.printsize import parse_print_size, print_pixels
-
-LAYER_NAMES = (
-    "relu1_1", "relu1_2",
-    "relu2_1", "relu2_2",
-    "relu3_1", "relu3_2", "relu3_3", "relu3_4",
-    "relu4_1", "relu4_2", "relu4_3", "relu4_4",
-    "relu5_1", "relu5_2", "relu5_3", "relu5_4",
-)
 
 # Content, style and TV weights for networks whose activations average about 1
 # (torchvision's, the normalised ones, the random one); other flavours scale them.
@@ -42,28 +36,6 @@ MAX_WEIGHT = 1e12
 MAX_SEED = 2**63 - 1
 # Output file formats by extension.
 OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
-
-_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
-          "kib": 2**10, "mib": 2**20, "gib": 2**30, "t": 10**12, "tb": 10**12, "tib": 2**40}
-
-
-def parse_bytes(text: str | int) -> int:
-    """'4GB', '512MiB', '300mb' or a plain byte count -> bytes."""
-    if isinstance(text, int):
-        return text
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
-    unit = match and match.group(2).lower()
-    if not match or unit not in _UNITS:
-        raise LargestyleError(f"cannot read memory size {text!r}: use a number with a unit, e.g. 4GB or 512MiB")
-    return int(float(match.group(1)) * _UNITS[unit])
-
-
-def format_bytes(count: float) -> str:
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if count >= size:
-            return f"{count / size:.1f} {unit}"
-    return f"{int(count)} B"
-
 
 def _opt(default, help: str, **extra):
     """A field whose metadata also describes its command-line option."""
@@ -167,8 +139,8 @@ class RenderConfig:
             if not all(isinstance(w, (int, float)) and math.isfinite(w) and 0 <= w <= MAX_WEIGHT
                        for w in self.style_layer_weights) or not sum(self.style_layer_weights) > 0:
                 bad(f"--style-layer-weights must be finite numbers from 0 to {MAX_WEIGHT:g}, not all zero")
-        if self.tile_size is not None and (self.tile_size < MIN_TILE or self.tile_size % 16):
-            bad(f"--tile-size must be a multiple of 16 and at least {MIN_TILE}, got {self.tile_size}")
+        if self.tile_size is not None and (self.tile_size < MIN_TILE or self.tile_size % GRID):
+            bad(f"--tile-size must be a multiple of {GRID} and at least {MIN_TILE}, got {self.tile_size}")
         if self.max_memory is not None and self.max_memory <= 0:
             bad("--max-memory must be positive")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):

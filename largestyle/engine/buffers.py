@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ..config.settings import format_bytes
+from ..core.units import format_bytes
 from ..core.errors import LargestyleError
 
 

@@ -13,9 +13,11 @@ from typing import Callable
 import torch
 
 from . import events as ev
-from ..config.settings import DEFAULT_LOSS_WEIGHTS, MIN_TILE, RenderConfig, format_bytes
+from ..config.settings import DEFAULT_LOSS_WEIGHTS, MIN_TILE, RenderConfig
+from ..core.units import format_bytes
 from ..core.errors import LargestyleError
-from ..network.vgg import VGG19Features, deepest_of, halo
+from ..network.vgg import VGG19Features
+from ..core.vgg import deepest_of, halo
 from .memory import MemoryModel, is_out_of_memory, memory_budget, resolve_device
 from ..gatys.objective import Objective, content_targets, style_targets
 from ..gatys.lbfgs import LbfgsState, NonFiniteLoss, minimize

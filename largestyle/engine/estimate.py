@@ -8,11 +8,11 @@ from pathlib import Path
 import torch
 
 from . import events as ev
-from ..config.settings import format_bytes
+from ..core.units import format_bytes
 from .engine import Engine
 from .memory import MemoryModel, calibration_path
 from ..gatys.objective import Objective, content_targets, style_targets
-from .progress import format_duration
+from ..core.units import format_duration
 
 CALIBRATION_SIDE = 256
 

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Callable, Union
 
+from ..core.messages import Info, Notice
 from ..gatys.objective import LossTerms
 
 
@@ -71,22 +72,6 @@ class RenderStarted:
     @property
     def total_work(self) -> int:
         return sum(level.work for level in self.levels)
-
-
-@dataclass(frozen=True)
-class Notice:
-    """Something the user should know; ``kind`` is a stable tag, e.g. 'random-weights'."""
-
-    kind: str
-    message: str
-
-
-@dataclass(frozen=True)
-class Info:
-    """What was decided about the inputs or output, e.g. the print size; not a warning."""
-
-    kind: str
-    message: str
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ import torch
 from ..core.atomic import atomic_write
 from ..config.settings import MIN_TILE
 from ..core.errors import LargestyleError
-from ..network.vgg import VGG19Features, deepest_of
+from ..network.vgg import VGG19Features
+from ..core.vgg import deepest_of
 from ..gatys.losses import gram
 
 # Image-sized float buffers besides the network's activations: L-BFGS keeps two per

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import torch
 
 from ..config.settings import DEFAULT_LOSS_WEIGHTS, RenderConfig
-from ..network.vgg import VGG19Features, halo, receptive_field
+from ..network.vgg import VGG19Features
+from ..core.vgg import halo, receptive_field
 from .losses import content_loss, gram, style_loss, tv_loss
 from ..geometry.tiling import halo_tiles
 

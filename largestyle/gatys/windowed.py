@@ -20,7 +20,8 @@ from __future__ import annotations
 import torch
 
 from ..config.settings import DEFAULT_LOSS_WEIGHTS, RenderConfig
-from ..network.vgg import VGG19Features, halo, receptive_field
+from ..network.vgg import VGG19Features
+from ..core.vgg import halo, receptive_field
 from .losses import tv_loss
 from .objective import LossTerms, network_device, positions, style_targets
 from ..geometry.tiling import HaloTile, halo_tiles

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from ..engine import events as ev
+from ..core.messages import Info
 from ..config.settings import RenderConfig
 from .read import composite, probe_size, read_image
 from ..geometry.printsize import describe
@@ -27,7 +27,7 @@ class Inputs:
     style: torch.Tensor  # (3, h, w)
     alpha: torch.Tensor | None  # (1, H, W): the content's, to put back on the output
     shape: tuple[int, int]  # the output's (height, width)
-    messages: list[ev.Info] = field(default_factory=list)  # what was done to the inputs, for the user
+    messages: list[Info] = field(default_factory=list)  # what was done to the inputs, for the user
 
 
 def _name(source) -> str:
@@ -48,13 +48,13 @@ def load_inputs(content, style, config: RenderConfig) -> Inputs:
     rgb = loaded.rgb
     if alpha is not None and config.alpha == "composite":
         rgb, alpha = composite(loaded), None
-    messages = [ev.Info("input", f"content {_name(content)}: {note}") for note in loaded.notes]
-    messages += [ev.Info("input", f"style {_name(style)}: {note}") for note in style_loaded.notes]
+    messages = [Info("input", f"content {_name(content)}: {note}") for note in loaded.notes]
+    messages += [Info("input", f"style {_name(style)}: {note}") for note in style_loaded.notes]
     if loaded.alpha is not None:
-        messages.append(ev.Info("alpha", "the content's transparency is " + (
+        messages.append(Info("alpha", "the content's transparency is " + (
             "kept: the output gets its alpha channel" if alpha is not None else "laid over white")))
     size = describe(*shape, config.dpi)
-    messages.append(ev.Info("output-size", f"print {config.print_size} ({config.print_fit}): {size}"
+    messages.append(Info("output-size", f"print {config.print_size} ({config.print_fit}): {size}"
                             if config.print_size else f"output {size}"))
     return Inputs(rgb, composite(style_loaded), alpha, shape, messages)
 

@@ -116,7 +116,7 @@ def run_batch(specs: list[JobSpec], callback: Callable[[JobSpec], ev.Callback] |
 
 
 def summary_table(outcomes: list[Outcome]) -> str:
-    from ..engine.progress import format_duration
+    from ..core.units import format_duration
 
     rows = [("job", "status", "time", "output")] + [
         (o.name, o.status + (f": {o.message}" if o.message else ""),

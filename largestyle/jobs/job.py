@@ -51,7 +51,7 @@ from ..io.write import check_output_path, save_image
 from ..io.inputs import load_inputs, output_alpha
 from .record import changes, job_record, problem_with
 from ..core.pathsafety import check_render_paths
-from ..engine.progress import WorkMeter
+from ..engine.meter import WorkMeter
 from ..network.weightfiles import sha256_of
 
 # status.json is rewritten at most this often during evaluations (and at every level or tile change).

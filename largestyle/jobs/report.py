@@ -26,8 +26,8 @@ from PIL import Image, ImageOps
 
 from ..core.version import __version__
 from ..core.atomic import read_json, write_bytes
-from ..config.settings import format_bytes
-from ..engine.progress import format_duration
+from ..core.units import format_bytes
+from ..core.units import format_duration
 
 THUMB = 512  # long side of the content, style and level thumbnails
 OUTPUT_PREVIEW = 1600  # long side of the final image's preview; the full file is linked

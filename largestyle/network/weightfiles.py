@@ -26,7 +26,8 @@ from ..core.atomic import atomic_write, storage_problem
 from ..config.settings import WEIGHT_FORMATS
 from ..core.errors import LargestyleError
 from ..core.faults import kill_point
-from .vgg import TORCHVISION_INDEX, conv_channels
+from .vgg import TORCHVISION_INDEX
+from ..core.vgg import conv_channels
 from .download import one_line, write_problem
 from .flavours import FLAVOURS
 

@@ -99,7 +99,7 @@ def float_tiff(home: Path, value: float) -> str:
 
 def nan_weights(home: Path) -> str:
     """A torchvision-keyed VGG-19 file with one NaN in conv2_1."""
-    from largestyle.network.vgg import conv_channels
+    from largestyle.core.vgg import conv_channels
     from largestyle.network.weightfiles import to_torchvision_state
 
     state = {}

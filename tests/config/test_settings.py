@@ -2,7 +2,9 @@ import dataclasses
 
 import pytest
 
-from largestyle.config.settings import LAYER_NAMES, RenderConfig, format_bytes, make_config, option_fields
+from largestyle.config.settings import RenderConfig, make_config, option_fields
+from largestyle.core.vgg import LAYER_NAMES
+from largestyle.core.units import format_bytes
 from largestyle.core.errors import LargestyleError
 
 

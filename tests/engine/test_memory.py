@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from largestyle.config.settings import parse_bytes
+from largestyle.core.units import parse_bytes
 from largestyle.core.errors import LargestyleError
 from largestyle.engine.memory import MemoryModel, memory_budget, resolve_device
 

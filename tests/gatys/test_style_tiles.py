@@ -6,7 +6,7 @@ import torch
 import largestyle.engine.engine as engine_module
 from largestyle.config.settings import make_config
 from largestyle.engine.engine import Engine
-from largestyle.network.vgg import halo
+from largestyle.core.vgg import halo
 from largestyle.gatys.objective import style_targets
 from largestyle.geometry.tiling import halo_tiles
 

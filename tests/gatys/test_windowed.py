@@ -146,7 +146,7 @@ def test_exact_layout_keeps_level_buffers_on_the_host_when_the_device_cannot():
 
 
 def test_plan_and_progress_say_where_the_level_lives():
-    from largestyle.engine.progress import describe_level
+    from largestyle.engine.meter import describe_level
 
     _, window_only = layout_budgets()
     engine = exact_engine(window_only, host_budget=10 ** 9)

@@ -7,16 +7,10 @@ import torch
 import torch.nn.functional as F
 
 from largestyle.network import weights as weights_mod
-from largestyle.config.settings import LAYER_NAMES
+from largestyle.core.vgg import LAYER_NAMES
 from largestyle.core.errors import LargestyleError
-from largestyle.network.vgg import (
-    TORCHVISION_INDEX,
-    VGG19Features,
-    conv_channels,
-    deepest_of,
-    layer_sequence,
-    receptive_field,
-)
+from largestyle.network.vgg import TORCHVISION_INDEX, VGG19Features
+from largestyle.core.vgg import conv_channels, deepest_of, layer_sequence, receptive_field
 from largestyle.network.weights import (
     KNOWN_FILES,
     WEIGHTS_DIR_ENV,

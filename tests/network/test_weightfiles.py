@@ -9,7 +9,8 @@ import torch.nn.functional as F
 
 from largestyle.network import weightfiles
 from largestyle.core.errors import LargestyleError
-from largestyle.network.vgg import TORCHVISION_INDEX, VGG19Features, conv_channels
+from largestyle.network.vgg import TORCHVISION_INDEX, VGG19Features
+from largestyle.core.vgg import conv_channels
 from largestyle.network.flavours import IMAGENET_MEAN, IMAGENET_STD
 from largestyle.network.weightfiles import (FLAVOURS, WeightsFile, detect_format, read_weights, sha256_of,
                                     to_torchvision_state, write_compact)

@@ -3,7 +3,7 @@
 import io
 
 from largestyle.engine import events as ev
-from largestyle.engine import progress
+from largestyle.cli import progress
 from largestyle.gatys.objective import LossTerms
 
 LOSS = LossTerms(total=2.5, content=1.0, style=1.0, tv=0.5)
