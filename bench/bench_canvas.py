@@ -21,10 +21,12 @@ from pathlib import Path
 
 import torch
 
+from largestyle.gatys.lossweights import resolve_loss_weights
 from largestyle.engine.buffers import MappedCanvases
 from largestyle.config.settings import make_config
 from largestyle.engine.engine import Engine
-from largestyle.gatys.objective import LossTerms, Objective, content_targets, style_targets
+from largestyle.gatys.objective import LossTerms, Objective
+from largestyle.gatys.targets import content_targets, style_targets
 from largestyle.gatys.lbfgs import minimize
 
 
@@ -65,7 +67,7 @@ def main() -> None:
                     objective, start, args.evaluations, args.history,
                     allocate=lambda like: canvases.empty(like.shape, like.dtype, mapped=True))))
                 canvases.release()
-        vgg = Objective(network, config.with_loss_defaults(1.0, 1.0, 10.0),
+        vgg = Objective(network, resolve_loss_weights(config),
                         content_targets(network, target, config.content_layers),
                         style_targets(network, target, config.style_layers))
         evaluation = timed(lambda: vgg.value_and_grad(start))

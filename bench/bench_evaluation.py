@@ -16,9 +16,11 @@ import time
 
 import torch
 
+from largestyle.gatys.lossweights import resolve_loss_weights
 from largestyle.config.settings import make_config
 from largestyle.engine.engine import Engine
-from largestyle.gatys.objective import Objective, content_targets, style_targets
+from largestyle.gatys.objective import Objective
+from largestyle.gatys.targets import content_targets, style_targets
 from largestyle.geometry.tiling import BlendGrid
 
 
@@ -37,7 +39,7 @@ def bare_pass(network, image):
 
 
 def make_objective(network, config, content, style):
-    return Objective(network, config, content_targets(network, content, config.content_layers),
+    return Objective(network, resolve_loss_weights(config), content_targets(network, content, config.content_layers),
                      style_targets(network, style, config.style_layers))
 
 
@@ -81,7 +83,7 @@ def main() -> None:
     grid = BlendGrid.plan(size, size, tile)
     padded = grid.pad(content)
     targets = style_targets(network, style, config.style_layers)
-    tiles = [(grid.cut(padded, t), Objective(network, config, content_targets(
+    tiles = [(grid.cut(padded, t), Objective(network, resolve_loss_weights(config), content_targets(
         network, grid.cut(padded, t), config.content_layers), targets)) for t in grid.tiles]
 
     def blend_pass():

@@ -16,11 +16,13 @@ import time
 
 import torch
 
+from largestyle.gatys.lossweights import resolve_loss_weights
 from largestyle.config.settings import make_config
 from largestyle.engine.engine import FORWARD_SHARE, Engine
 from largestyle.gatys.windowed import TiledObjective
 from largestyle.core.vgg import halo
-from largestyle.gatys.objective import Objective, content_targets, style_targets
+from largestyle.gatys.objective import Objective
+from largestyle.gatys.targets import content_targets, style_targets
 
 
 def seconds(function) -> float:
@@ -44,13 +46,13 @@ def main() -> None:
     for size in (int(s) for s in args.sizes.split(",")):
         image, content, style = (torch.rand(1, 3, size, size, generator=generator) for _ in range(3))
         targets = style_targets(network, style, config.style_layers)
-        whole = Objective(network, config, content_targets(network, content, config.content_layers), targets)
+        whole = Objective(network, resolve_loss_weights(config), content_targets(network, content, config.content_layers), targets)
         whole.value_and_grad(image)  # warm-up
         for core in (int(c) for c in args.cores.split(",")):
             if core >= size:
                 continue
-            tiled = TiledObjective(network, config, content, targets, core)
-            recomputing = TiledObjective(network, config, content, targets, core, cache_content=False)
+            tiled = TiledObjective(network, resolve_loss_weights(config), content, targets, core)
+            recomputing = TiledObjective(network, resolve_loss_weights(config), content, targets, core, cache_content=False)
             ratios, recompute_ratios = [], []
             for _ in range(args.rounds):
                 untiled = seconds(lambda: whole.value_and_grad(image))

@@ -19,15 +19,17 @@ import sys
 
 CHILD = """
 import sys, time, torch
+from largestyle.gatys.lossweights import resolve_loss_weights
 from largestyle.config.settings import make_config
 from largestyle.engine.engine import Engine
-from largestyle.gatys.objective import Objective, content_targets, style_targets
+from largestyle.gatys.objective import Objective
+from largestyle.gatys.targets import content_targets, style_targets
 size, repeat = int(sys.argv[1]), int(sys.argv[2])
 config = make_config(device="cpu")
 engine = Engine(config)
 network = engine.network
 image = torch.rand(1, 3, size, size)
-objective = Objective(network, config, content_targets(network, image, config.content_layers),
+objective = Objective(network, resolve_loss_weights(config), content_targets(network, image, config.content_layers),
                       style_targets(network, image, config.style_layers))
 objective.value_and_grad(image)
 start = time.perf_counter()

@@ -54,14 +54,16 @@ def measure(size: int, device: str) -> dict:
     from largestyle.config.settings import make_config
     from largestyle.engine.engine import Engine
     from largestyle.engine.memory import MemoryModel
-    from largestyle.gatys.objective import Objective, content_targets, style_targets
+    from largestyle.gatys.lossweights import resolve_loss_weights
+    from largestyle.gatys.objective import Objective
+    from largestyle.gatys.targets import content_targets, style_targets
     from largestyle.gatys.lbfgs import minimize
 
     config = make_config(device=device)
     engine = Engine(config)
     network = engine.network
     image = torch.rand(1, 3, size, size, device=engine.device)
-    objective = Objective(network, config, content_targets(network, image, config.content_layers),
+    objective = Objective(network, resolve_loss_weights(config), content_targets(network, image, config.content_layers),
                           style_targets(network, image, config.style_layers))
     cuda = engine.device.type == "cuda"
     if cuda:
@@ -70,7 +72,8 @@ def measure(size: int, device: str) -> dict:
     start = torch.cuda.memory_allocated() if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     minimize(objective.value_and_grad, image, EVALUATIONS, config.history_size)
     measured = peak_since(start, cuda)
-    model = MemoryModel(engine.layers, config.pooling, engine.device, config.history_size)
+    model = MemoryModel(engine.layers, config.pooling, engine.device, config.history_size,
+                        content_layers=config.content_layers)
     return {"size": size, "measured_bytes": measured, "estimated_bytes": model.optimise_bytes(size, size),
             "estimated_per_pixel": model.per_pixel, "saved_activations_per_pixel": model.activation_per_pixel}
 

@@ -18,9 +18,11 @@ import time
 import torch
 from skimage import data
 
+from largestyle.gatys.lossweights import resolve_loss_weights
 from largestyle.config.settings import make_config
 from largestyle.engine.engine import Engine
-from largestyle.gatys.objective import Objective, content_targets, style_targets
+from largestyle.gatys.objective import Objective
+from largestyle.gatys.targets import content_targets, style_targets
 from largestyle.geometry.pyramid import fit_long_side, resize
 from largestyle.geometry.tiling import BlendGrid, shifts_for_passes
 
@@ -73,7 +75,7 @@ def main() -> None:
         network, cfg = engine.network, engine.config
         level_content = resize(content, shape)
         level_style = resize(style, fit_long_side(*style.shape[-2:], args.size))
-        objective = Objective(network, cfg, content_targets(network, level_content, cfg.content_layers),
+        objective = Objective(network, resolve_loss_weights(cfg), content_targets(network, level_content, cfg.content_layers),
                               style_targets(network, level_style, cfg.style_layers))
         terms, _ = objective.value_and_grad(out)
         report["results"][name] = {"seconds": seconds, "final_loss_untiled": terms.total,

@@ -1,7 +1,7 @@
 """largestyle: neural style transfer at print resolution.
 
 ``largestyle.render(content, style, target_size=...)`` renders in one call;
-``RenderConfig``, ``Engine`` and ``largestyle.events`` give finer control, and
+``RenderConfig``, ``Engine`` and ``largestyle.engine.events`` give finer control, and
 ``run_job`` renders into a resumable job directory as the command line does.
 """
 
@@ -14,7 +14,7 @@ import os
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 from .core.version import __version__  # noqa: E402
-from .api import LargestyleWarning, render, run  # noqa: E402
+from .api import LargestyleWarning, render  # noqa: E402
 from .config.settings import RenderConfig, make_config  # noqa: E402
 from .engine.engine import Engine  # noqa: E402
 from .core.errors import LargestyleError  # noqa: E402
@@ -22,5 +22,5 @@ from .io.read import load_image  # noqa: E402
 from .io.write import save_image  # noqa: E402
 from .jobs.job import run_job  # noqa: E402
 
-__all__ = ["render", "run", "Engine", "RenderConfig", "make_config", "LargestyleError", "LargestyleWarning",
+__all__ = ["render", "Engine", "RenderConfig", "make_config", "LargestyleError", "LargestyleWarning",
            "load_image", "save_image", "run_job", "__version__"]

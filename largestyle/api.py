@@ -18,21 +18,6 @@ class LargestyleWarning(UserWarning):
     """A notice from the engine, e.g. that untrained (random) weights are in use."""
 
 
-def run(content, style, config: RenderConfig, callback: ev.Callback | None = None) -> torch.Tensor:
-    """Load ``content`` and ``style`` (paths, PIL images or arrays) and render.
-
-    Returns (3, H, W) in [0, 1], or (4, H, W) with the content's alpha last when the
-    content has one and ``config.alpha`` is 'keep'.
-    """
-    inputs = load_inputs(content, style, config)
-    callback = callback or (lambda event: None)
-    for message in inputs.messages:
-        callback(message)
-    image = Engine(config, callback).render(inputs.content, inputs.style)
-    alpha = output_alpha(inputs, config)
-    return image if alpha is None else torch.cat([image, alpha])
-
-
 def render(content, style, target_size: int = RenderConfig.target_size, *, progress: ev.Callback | None = None,
            output: str = "pil", **options):
     """Paint ``content`` in the style of ``style`` with ``target_size`` px on the long side.
@@ -61,7 +46,13 @@ def render(content, style, target_size: int = RenderConfig.target_size, *, progr
         if progress is not None:
             progress(event)
 
-    image = run(content, style, config, callback)
+    inputs = load_inputs(content, style, config)
+    for message in inputs.messages:
+        callback(message)
+    image = Engine(config, callback).render(inputs.content, inputs.style)
+    alpha = output_alpha(inputs, config)
+    if alpha is not None:
+        image = torch.cat([image, alpha])
     if output == "tensor":
         return image
     if output == "array":

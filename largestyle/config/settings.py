@@ -19,7 +19,7 @@ from ..geometry.printsize import parse_print_size, print_pixels
 # Content, style and TV weights for networks whose activations average about 1
 # (torchvision's, the normalised ones, the random one); other flavours scale them.
 DEFAULT_LOSS_WEIGHTS = (1.0, 1.0, 10.0)
-# Formats of weight files that --weights-format can force (see largestyle.weightfiles).
+# Formats of weight files that --weights-format can force (see largestyle.network.weightfiles).
 WEIGHT_FORMATS = ("torchvision", "caffe", "lasagne", "named", "largestyle")
 # Smallest tile side: smaller tiles are mostly border, where VGG's deep layers see only padding.
 MIN_TILE = 32
@@ -101,78 +101,89 @@ class RenderConfig:
         self.validate()
 
     def validate(self) -> None:
-        def bad(message):
-            raise LargestyleError(message)
+        """Raise a one-line LargestyleError naming the option for the first setting out of range."""
+        self._check_whole_numbers()
+        self._check_real_numbers()
+        self._check_layers()
+        self._check_machine()
+        self._check_output()
+        self._check_choices()
 
+    def _check_whole_numbers(self) -> None:
         for name, low in (("target_size", 16), ("iterations", 1), ("first_level_factor", 1),
                           ("history_size", 1), ("passes", 1), ("seed", 0), ("max_input_pixels", 1)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                bad(f"--{name.replace('_', '-')} must be a whole number of at least {low}, got {value!r}")
+                _bad(f"--{name.replace('_', '-')} must be a whole number of at least {low}, got {value!r}")
         if self.target_size > MAX_SIDE:
-            bad(f"--target-size must be at most {MAX_SIDE} px, got {self.target_size}")
+            _bad(f"--target-size must be at most {MAX_SIDE} px, got {self.target_size}")
         if self.seed > MAX_SEED:
-            bad(f"--seed must be at most {MAX_SEED}, got {self.seed}")
+            _bad(f"--seed must be at most {MAX_SEED}, got {self.seed}")
+
+    def _check_real_numbers(self) -> None:
         for name in ("content_weight", "style_weight", "tv_weight", "style_scale", "dpi"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                       or not math.isfinite(value)):
-                bad(f"--{name.replace('_', '-')} must be a finite number, got {value!r}")
+                _bad(f"--{name.replace('_', '-')} must be a finite number, got {value!r}")
         for name in ("content_weight", "style_weight", "tv_weight"):
             value = getattr(self, name)
             if value is not None and not 0 <= value <= MAX_WEIGHT:
-                bad(f"--{name.replace('_', '-')} must be between 0 and {MAX_WEIGHT:g}, got {value:g}")
+                _bad(f"--{name.replace('_', '-')} must be between 0 and {MAX_WEIGHT:g}, got {value:g}")
         if not 0 < self.style_scale <= 64:
-            bad(f"--style-scale must be above 0 and at most 64, got {self.style_scale:g}")
+            _bad(f"--style-scale must be above 0 and at most 64, got {self.style_scale:g}")
+
+    def _check_layers(self) -> None:
         for layer in self.content_layers + self.style_layers:
             if layer not in LAYER_NAMES:
-                bad(f"unknown layer {layer!r}; choose from {', '.join(LAYER_NAMES)}")
+                _bad(f"unknown layer {layer!r}; choose from {', '.join(LAYER_NAMES)}")
         if not self.style_layers and not self.content_layers:
-            bad("at least one content or style layer is needed")
+            _bad("at least one content or style layer is needed")
         for option, layers in (("--content-layers", self.content_layers), ("--style-layers", self.style_layers)):
             if len(set(layers)) != len(layers):
-                bad(f"{option} names a layer twice: {','.join(layers)}")
+                _bad(f"{option} names a layer twice: {','.join(layers)}")
         if self.style_layer_weights is not None:
             if len(self.style_layer_weights) != len(self.style_layers):
-                bad(f"--style-layer-weights has {len(self.style_layer_weights)} values "
-                    f"for {len(self.style_layers)} style layers")
+                _bad(f"--style-layer-weights has {len(self.style_layer_weights)} values "
+                     f"for {len(self.style_layers)} style layers")
             if not all(isinstance(w, (int, float)) and math.isfinite(w) and 0 <= w <= MAX_WEIGHT
                        for w in self.style_layer_weights) or not sum(self.style_layer_weights) > 0:
-                bad(f"--style-layer-weights must be finite numbers from 0 to {MAX_WEIGHT:g}, not all zero")
+                _bad(f"--style-layer-weights must be finite numbers from 0 to {MAX_WEIGHT:g}, not all zero")
+
+    def _check_machine(self) -> None:
+        """Tiles, memory budgets and the device."""
         if self.tile_size is not None and (self.tile_size < MIN_TILE or self.tile_size % GRID):
-            bad(f"--tile-size must be a multiple of {GRID} and at least {MIN_TILE}, got {self.tile_size}")
+            _bad(f"--tile-size must be a multiple of {GRID} and at least {MIN_TILE}, got {self.tile_size}")
         if self.max_memory is not None and self.max_memory <= 0:
-            bad("--max-memory must be positive")
+            _bad("--max-memory must be positive")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
-            bad(f"--device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+            _bad(f"--device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         if self.max_ram is not None and self.max_ram <= 0:
-            bad("--max-ram must be positive")
+            _bad("--max-ram must be positive")
+
+    def _check_output(self) -> None:
+        """Resolution, JPEG quality and print size."""
         if not 0 < self.dpi <= 100_000:
-            bad(f"--dpi must be a positive number of pixels per inch, got {self.dpi}")
+            _bad(f"--dpi must be a positive number of pixels per inch, got {self.dpi}")
         if not 1 <= self.jpeg_quality <= 100:
-            bad(f"--jpeg-quality must be 1-100, got {self.jpeg_quality}")
+            _bad(f"--jpeg-quality must be 1-100, got {self.jpeg_quality}")
         if self.print_size is not None:
             size = parse_print_size(self.print_size)  # raises with an example of the form
             longest = max(print_pixels(size, self.dpi))
             if longest > MAX_SIDE:
-                bad(f"--print-size {self.print_size} at {self.dpi:g} dpi is {longest} px on its long side, more than "
-                    f"{MAX_SIDE}; choose a smaller --print-size or a lower --dpi")
+                _bad(f"--print-size {self.print_size} at {self.dpi:g} dpi is {longest} px on its long side, more than "
+                     f"{MAX_SIDE}; choose a smaller --print-size or a lower --dpi")
+
+    def _check_choices(self) -> None:
         for name in ("init", "pooling", "tiling", "weights_format", "print_fit", "alpha", "bit_depth"):
             choices = _FIELDS[name].metadata["choices"]
             if getattr(self, name) not in choices + ((None,) if name == "weights_format" else ()):
-                bad(f"--{name} must be one of {', '.join(choices)}")
+                _bad(f"--{name} must be one of {', '.join(choices)}")
 
     @property
     def size_options(self) -> str:
         """The options that set the output's size, as advice should name them."""
         return "--print-size (or --dpi)" if self.print_size else "--target-size"
-
-    def with_loss_defaults(self, content: float, style: float, tv: float) -> RenderConfig:
-        """This config with unset loss weights taken from the given (the weights flavour's) defaults."""
-        return dataclasses.replace(
-            self, content_weight=content if self.content_weight is None else self.content_weight,
-            style_weight=style if self.style_weight is None else self.style_weight,
-            tv_weight=tv if self.tv_weight is None else self.tv_weight)
 
     @property
     def layer_weights(self) -> dict[str, float]:
@@ -186,6 +197,10 @@ class RenderConfig:
 
 
 _FIELDS = {f.name: f for f in fields(RenderConfig)}
+
+
+def _bad(message: str):
+    raise LargestyleError(message)
 
 
 def output_only(name: str, settings: dict) -> bool:

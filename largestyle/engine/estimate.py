@@ -7,12 +7,11 @@ from pathlib import Path
 
 import torch
 
+from ..core.units import format_bytes, format_duration
+from ..gatys.targets import style_targets
 from . import events as ev
-from ..core.units import format_bytes
 from .engine import Engine
 from .memory import MemoryModel, calibration_path
-from ..gatys.objective import Objective, content_targets, style_targets
-from ..core.units import format_duration
 
 CALIBRATION_SIDE = 256
 
@@ -44,11 +43,10 @@ def seconds_per_pixel(engine: Engine, repeats: int = 2) -> float:
 
 def measure_seconds_per_pixel(engine: Engine, repeats: int = 2) -> float:
     """Measured seconds of one loss evaluation per pixel, on the engine's device."""
-    network, config = engine.network, engine.config
+    method, config = engine.prepare(), engine.config
     generator = torch.Generator().manual_seed(0)
     image = torch.rand(1, 3, CALIBRATION_SIDE, CALIBRATION_SIDE, generator=generator).to(engine.device)
-    objective = Objective(network, config, content_targets(network, image, config.content_layers),
-                          style_targets(network, image, config.style_layers))
+    objective = method.objective(image, style_targets(method.network, image, config.style_layers))
     objective.value_and_grad(image)  # warm-up: allocations, kernel choice
     if engine.device.type == "cuda":
         torch.cuda.synchronize(engine.device)

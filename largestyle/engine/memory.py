@@ -14,7 +14,7 @@ from ..core.atomic import atomic_write
 from ..config.settings import MIN_TILE
 from ..core.errors import LargestyleError
 from ..network.vgg import VGG19Features
-from ..core.vgg import deepest_of
+from ..core.vgg import channels, deepest_of, stride
 from ..gatys.losses import gram
 
 # Image-sized float buffers besides the network's activations: L-BFGS keeps two per
@@ -141,13 +141,23 @@ def network_bytes(layers: tuple[str, ...], pooling: str) -> int:
     return sum(p.numel() * 4 for p in network.parameters())
 
 
+def content_cache_per_pixel(content_layers: tuple[str, ...], element: int) -> float:
+    """Bytes per image pixel of exact tiling's cached content targets: each layer's channels at its stride.
+
+    relu4_2: 512 channels at stride 8, so 512 / 64 x 4 = 32 bytes per pixel in float32;
+    relu2_1: 128 channels at stride 2, 128 bytes per pixel.
+    """
+    return sum(channels(layer) / stride(layer) ** 2 * element for layer in content_layers)
+
+
 class MemoryModel:
     """Estimated peak bytes of optimising an image of a given size, for one device and dtype."""
 
     def __init__(self, layers, pooling: str, device: torch.device, history_size: int,
-                 dtype: torch.dtype = torch.float32):
+                 dtype: torch.dtype = torch.float32, content_layers=()):
         layers = tuple(layers)
         element = torch.finfo(dtype).bits // 8
+        self.content_cache_per_pixel = content_cache_per_pixel(tuple(content_layers), element)
         self.activation_per_pixel = saved_bytes_per_pixel(layers, pooling, device.type, dtype)
         self.transient_per_pixel = TRANSIENT_ACTIVATIONS * 64 * element
         self.forward_per_pixel = FORWARD_ACTIVATIONS * 64 * element
@@ -200,7 +210,7 @@ class MemoryModel:
 
     def level_bytes(self, height: int, width: int, cache_content: bool = True) -> int:
         """Whole-level buffers of exact tiling: image, gradient, L-BFGS history, cached content targets."""
-        content_cache = 512 / 64 * self.element if cache_content else 0  # relu4_2: 512 channels at stride 8
+        content_cache = self.content_cache_per_pixel if cache_content else 0
         return int(height * width * (self.image_per_pixel + content_cache))
 
     def window_bytes(self, core: int, context: int) -> int:

@@ -186,30 +186,7 @@ def _iterate(s: LbfgsState, evaluate, evaluations: int, history_size: int, count
             vectors.give(*s.old_dirs, *s.old_stps)
             s.old_dirs, s.old_stps, s.ro, s.h_diag = [], [], [], 1
         else:
-            y = torch.sub(s.grad, s.prev_grad, out=vectors.take())
-            step = torch.mul(s.d, s.t, out=vectors.take())
-            ys = y.dot(step)
-            if ys > 1e-10:
-                if len(s.old_dirs) == history_size:
-                    vectors.give(s.old_dirs.pop(0), s.old_stps.pop(0))
-                    s.ro.pop(0)
-                s.old_dirs.append(y)
-                s.old_stps.append(step)
-                s.ro.append(1.0 / ys)
-                s.h_diag = ys / y.dot(y)
-            else:
-                vectors.give(y, step)
-            # Two-loop recursion: d = -H grad.
-            alphas = [None] * len(s.old_dirs)
-            q = torch.neg(s.grad, out=scratch)
-            for i in range(len(s.old_dirs) - 1, -1, -1):
-                alphas[i] = s.old_stps[i].dot(q) * s.ro[i]
-                q.add_(s.old_dirs[i], alpha=-alphas[i])
-            vectors.give(s.d)  # the previous direction is spent: its step is in the history
-            d = r = torch.mul(q, s.h_diag, out=vectors.take())
-            for i in range(len(s.old_dirs)):
-                beta = s.old_dirs[i].dot(r) * s.ro[i]
-                r.add_(s.old_stps[i], alpha=alphas[i] - beta)
+            d = _quasi_newton_direction(s, vectors, history_size, scratch)
         s.prev_grad = (s.prev_grad if s.prev_grad is not None else vectors.take()).copy_(s.grad)
         s.d = d
         t = min(1.0, 1.0 / torch.abs(s.grad, out=scratch).sum()) if s.iteration == 1 else 1.0
@@ -229,3 +206,33 @@ def _iterate(s: LbfgsState, evaluate, evaluations: int, history_size: int, count
         vectors.give(spent)
         if counter["used"] >= max_eval or torch.mul(d, s.t, out=scratch).abs_().max() <= 0:
             return
+
+
+def _quasi_newton_direction(s: LbfgsState, vectors: _Vectors, history_size: int,
+                            scratch: torch.Tensor) -> torch.Tensor:
+    """The curvature pair of the last step joins the history; returns d = -H grad (two-loop recursion)."""
+    y = torch.sub(s.grad, s.prev_grad, out=vectors.take())
+    step = torch.mul(s.d, s.t, out=vectors.take())
+    ys = y.dot(step)
+    if ys > 1e-10:
+        if len(s.old_dirs) == history_size:
+            vectors.give(s.old_dirs.pop(0), s.old_stps.pop(0))
+            s.ro.pop(0)
+        s.old_dirs.append(y)
+        s.old_stps.append(step)
+        s.ro.append(1.0 / ys)
+        s.h_diag = ys / y.dot(y)
+    else:
+        vectors.give(y, step)
+    # Two-loop recursion: d = -H grad.
+    alphas = [None] * len(s.old_dirs)
+    q = torch.neg(s.grad, out=scratch)
+    for i in range(len(s.old_dirs) - 1, -1, -1):
+        alphas[i] = s.old_stps[i].dot(q) * s.ro[i]
+        q.add_(s.old_dirs[i], alpha=-alphas[i])
+    vectors.give(s.d)  # the previous direction is spent: its step is in the history
+    d = r = torch.mul(q, s.h_diag, out=vectors.take())
+    for i in range(len(s.old_dirs)):
+        beta = s.old_dirs[i].dot(r) * s.ro[i]
+        r.add_(s.old_stps[i], alpha=alphas[i] - beta)
+    return d

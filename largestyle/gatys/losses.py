@@ -40,9 +40,16 @@ def gram(features: torch.Tensor) -> torch.Tensor:
     return _Gram.apply(features.reshape(n, c, h * w), 1.0 / (h * w))
 
 
-def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean over channels and positions of the squared feature difference."""
-    return (features - target).pow(2).mean()
+def content_loss(features: torch.Tensor, target: torch.Tensor, positions: int | None = None) -> torch.Tensor:
+    """Mean over channels and positions of the squared feature difference.
+
+    With ``positions`` (the whole level's feature positions), ``features`` are one
+    window's core and the result is its share of the level's mean: the sum over the
+    core divided by channels x ``positions``, so the shares of all cores add up to it.
+    """
+    if positions is None:
+        return (features - target).pow(2).mean()
+    return (features - target).pow(2).sum() / (target.shape[1] * positions)
 
 
 def style_loss(grams: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
@@ -50,6 +57,19 @@ def style_loss(grams: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
     """Sum over layers of weight x mean squared Gram difference (mean over C² entries)."""
     return sum(weight * (grams[layer] - targets[layer]).pow(2).mean()
                for layer, weight in layer_weights.items())
+
+
+def style_slopes(grams: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
+                 layer_weights: dict[str, float], scale: float) -> dict[str, torch.Tensor]:
+    """d(scale x style_loss)/dG for each layer's Gram matrix: scale x weight x 2 (G - T) / C².
+
+    Exact tiling holds these fixed while it back-propagates window by window.
+    """
+    slopes = {}
+    for layer, weight in layer_weights.items():
+        difference = grams[layer] - targets[layer]
+        slopes[layer] = scale * weight * 2 * difference / difference[0].numel()
+    return slopes
 
 
 def tv_loss(image: torch.Tensor) -> torch.Tensor:

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import torch
 
-from ..config.settings import DEFAULT_LOSS_WEIGHTS, RenderConfig
-from ..network.vgg import VGG19Features
-from ..core.vgg import halo, receptive_field
-from .losses import tv_loss
-from .objective import LossTerms, network_device, positions, style_targets
+from ..core.vgg import halo, stride
 from ..geometry.tiling import HaloTile, halo_tiles
+from ..network.vgg import VGG19Features
+from .losses import content_loss, style_loss, style_slopes, tv_loss
+from .lossweights import LossWeights
+from .objective import LossTerms, checked
+from .targets import network_device, positions, style_targets
 
 
 class TiledObjective:
@@ -34,29 +35,28 @@ class TiledObjective:
     accelerator: only windows travel to the network's device, and their gradients back.
     """
 
-    def __init__(self, network: VGG19Features, config: RenderConfig, content: torch.Tensor,
+    def __init__(self, network: VGG19Features, weights: LossWeights, content: torch.Tensor,
                  style: dict[str, torch.Tensor], core: int, context: int | None = None,
                  cache_content: bool = True):
         self.network = network
         self.device = network_device(network)
-        self.config = config.with_loss_defaults(*DEFAULT_LOSS_WEIGHTS)
+        self.weights = checked(weights)
         self.style = {layer: target.to(self.device) for layer, target in style.items()}
-        self.layer_weights = config.layer_weights
-        self.content_layers = config.content_layers
-        self.layers = tuple(dict.fromkeys(config.content_layers + tuple(style)))
+        self.content_layers = weights.content_layers
+        self.layers = tuple(dict.fromkeys(weights.content_layers + tuple(style)))
         self.shape = tuple(content.shape[-2:])
         self.core, self.context = core, halo(self.layers) if context is None else context
         self.tiles: tuple[HaloTile, ...] = halo_tiles(*self.shape, core, self.context)
-        # Content targets of every core: relu4_2 holds 512 channels at 1/64 of the pixels,
-        # 32 bytes per image pixel, kept beside the level's image when ``cache_content``;
-        # otherwise each evaluation recomputes them (a forward pass to relu4_2 per window).
+        # Content targets of every core (relu4_2: 512 channels at 1/64 of the pixels, 32 bytes
+        # per image pixel; see MemoryModel.content_cache_per_pixel), kept beside the level's
+        # image when ``cache_content``; otherwise each evaluation recomputes them.
         self.level_content = content
         self.content = [{layer: target.to(content.device) for layer, target in self._content_targets(tile).items()}
                         for tile in self.tiles] if cache_content else None
 
     @staticmethod
     def _core(tile: HaloTile, layer: str, features: torch.Tensor) -> torch.Tensor:
-        return tile.core_of(features, receptive_field(layer)[1])
+        return tile.core_of(features, stride(layer))
 
     @torch.no_grad()
     def _content_targets(self, tile: HaloTile) -> dict[str, torch.Tensor]:
@@ -73,39 +73,40 @@ class TiledObjective:
         """Pass 1: the level's Gram matrices, summed over the same windows."""
         return style_targets(self.network, image, tuple(self.style), self.core, self.context)
 
+    def _window(self, index: int, tile: HaloTile, image: torch.Tensor,
+                slopes: dict[str, torch.Tensor]) -> tuple[torch.Tensor, float]:
+        """Pass 2 for one window: the gradient of its content share and of the Gram-fixed style surrogate."""
+        targets = self._targets(index)
+        window = tile.cut(image).to(self.device).requires_grad_(True)
+        with torch.enable_grad():
+            features = self.network(window, self.layers)
+            content = sum((content_loss(self._core(tile, layer, features[layer]), target,
+                                        positions(*self.shape, layer))
+                           for layer, target in targets.items()), 0) if targets else window.new_zeros(())
+            surrogate = self.weights.content * content
+            for layer, slope in slopes.items():
+                flat = self._core(tile, layer, features[layer]).flatten(2)
+                surrogate = surrogate + (slope * (flat @ flat.transpose(1, 2))).sum() / positions(
+                    *self.shape, layer)
+            (window_grad,) = torch.autograd.grad(surrogate, window)
+        return window_grad, float(content.detach())
+
     def value_and_grad(self, image: torch.Tensor) -> tuple[LossTerms, torch.Tensor]:
-        cfg = self.config
+        weights = self.weights
         image = image.detach()
         grams = self._gram(image)
-        style_value, slopes = torch.zeros((), device=self.device, dtype=image.dtype), {}
-        for layer, weight in self.layer_weights.items():
-            difference = grams[layer] - self.style[layer]
-            style_value = style_value + weight * difference.pow(2).mean()
-            # d(style term)/dG, held fixed in pass 2.
-            slopes[layer] = cfg.style_weight * weight * 2 * difference / difference[0].numel()
+        style_value = style_loss(grams, self.style, weights.style_layers)
+        slopes = style_slopes(grams, self.style, weights.style_layers, weights.style)  # held fixed in pass 2
         grad = torch.zeros_like(image)
         content_value = 0.0
         for index, tile in enumerate(self.tiles):
-            targets = self._targets(index)
-            window = tile.cut(image).to(self.device).requires_grad_(True)
-            with torch.enable_grad():
-                features = self.network(window, self.layers)
-                content = sum(
-                    ((self._core(tile, layer, features[layer]) - target).pow(2).sum()
-                     / (target.shape[1] * positions(*self.shape, layer)))
-                    for layer, target in targets.items()) if targets else window.new_zeros(())
-                surrogate = cfg.content_weight * content
-                for layer, slope in slopes.items():
-                    flat = self._core(tile, layer, features[layer]).flatten(2)
-                    surrogate = surrogate + (slope * (flat @ flat.transpose(1, 2))).sum() / positions(
-                        *self.shape, layer)
-                (window_grad,) = torch.autograd.grad(surrogate, window)
+            window_grad, content = self._window(index, tile, image, slopes)
             top, left, bottom, right = tile.window
             grad[..., top:bottom, left:right] += window_grad.to(grad.device)
-            content_value += float(content.detach())
+            content_value += content
         with torch.enable_grad():
             x = image.requires_grad_(True)
-            tv = cfg.tv_weight * tv_loss(x)
+            tv = weights.tv * tv_loss(x)
             grad += torch.autograd.grad(tv, x)[0]
-        terms = (cfg.content_weight * content_value, cfg.style_weight * float(style_value), float(tv.detach()))
+        terms = (weights.content * content_value, weights.style * float(style_value), float(tv.detach()))
         return LossTerms(sum(terms), *terms), grad

@@ -14,13 +14,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..engine import events as ev
-from .batchfile import JobSpec
-from ..engine.checkpoints import CheckpointPolicy, RenderInterrupted
 from ..config.settings import make_config
 from ..core.errors import LargestyleError
-from .job import JobDirectory, default_job_dir, output_intact, run_job
+from ..engine import events as ev
+from ..engine.checkpoints import CheckpointPolicy, RenderInterrupted
 from ..engine.memory import is_out_of_memory
+from . import layout
+from .jobspec import JobSpec
+from .job import run_job
+from .recorder import output_intact
+from .store import JobDirectory
 
 
 @dataclass
@@ -34,7 +37,7 @@ class Outcome:
 
 
 def job_dir_of(spec: JobSpec) -> Path:
-    return spec.job_dir or default_job_dir(spec.output)
+    return spec.job_dir or layout.default_job_dir(spec.output)
 
 
 def is_finished(spec: JobSpec) -> bool:
@@ -52,7 +55,7 @@ def state_of(spec: JobSpec, restart: bool = False) -> str:
         return "finished, would be skipped"
     if status.get("state") == "finished":
         return "finished, but its output is missing or changed: would run again"
-    return "would resume" if (job.path / "job.json").exists() else "would run"
+    return "would resume" if (job.path / layout.JOB_FILE).exists() else "would run"
 
 
 def input_problem(path: Path, role: str) -> str | None:

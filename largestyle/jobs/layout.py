@@ -1,5 +1,18 @@
 """The names largestyle writes in a job directory, and the only ones it ever deletes.
 
+    .largestyle-job   the marker that says this folder is a job directory
+    job.json          every setting, input sha256s, weights flavour and sha256, version
+    status.json       state, percent, level, tile, ETA, last loss (for other programs to watch)
+    events.jsonl      every progress event, one JSON object per line
+    lock              the pid of the process using the directory
+    checkpoints/      plan, finished levels, in-level progress (torch files, plain values), sums.json
+    canvases/         memory-mapped buffers of a level larger than --max-ram, while it runs
+    levels/level-N.png  each finished level's image
+    output.EXT        the final image (also copied to the requested output path)
+    report.html       inputs, level images, loss curves, timings, settings (images in report/)
+
+Every file is written atomically (temporary file, fsync, rename).
+
 A job directory carries a marker file that says it is one. A folder without it is
 taken only when it is new or empty (or holds nothing but a job's own files, as made
 before the marker existed); any other folder is the user's and is refused.
@@ -14,26 +27,53 @@ import re
 import stat
 from pathlib import Path
 
-from ..core.atomic import TEMPORARY_SUFFIX, is_temporary_of, read_json, remove_stale_temporaries
+from ..core.atomic import TEMPORARY_SUFFIX, is_temporary_of, read_json, remove_stale_temporaries, storage_problem
 from ..config.settings import OUTPUT_SUFFIXES
 from ..core.errors import LargestyleError
 
 MARKER_FILE = ".largestyle-job"
 MARKER_TEXT = "This folder is a largestyle job directory: largestyle writes and deletes the files in it.\n"
+JOB_DIR_SUFFIX = ".job"  # the default job directory of renders/cat.png is renders/cat.job
 JOB_FILE, STATUS_FILE, EVENTS_FILE, LOCK_FILE = "job.json", "status.json", "events.jsonl", "lock"
 REPORT_FILE, OUTPUT_STEM = "report.html", "output"
 CHECKPOINT_DIR, LEVELS_DIR, CANVAS_DIR, REPORT_DIR = "checkpoints", "levels", "canvases", "report"
+# In checkpoints/: one file a checkpoint, and the render they were made for with each file's sha256.
+CHECKPOINT_SUFFIX, SUMS_FILE = ".pt", "sums.json"
+# In levels/: each finished level's image, numbered from 1.
+LEVEL_IMAGE = re.compile(r"level-(\d+)\.png")
+# In report/: the final image's preview and the loss plot (thumbnails are named below).
+REPORT_OUTPUT, REPORT_LOSS = "output.jpg", "loss.png"
 
 # Files at the top of a job directory, and the file names each of its folders may hold.
 TOP_FILES = (JOB_FILE, STATUS_FILE, EVENTS_FILE, REPORT_FILE) + tuple(OUTPUT_STEM + s for s in OUTPUT_SUFFIXES)
 FOLDER_FILES = {
-    CHECKPOINT_DIR: re.compile(r"[\w-]+\.pt|sums\.json"),
-    LEVELS_DIR: re.compile(r"level-\d+\.png"),
+    CHECKPOINT_DIR: re.compile(r"[\w-]+" + re.escape(CHECKPOINT_SUFFIX) + "|" + re.escape(SUMS_FILE)),
+    LEVELS_DIR: LEVEL_IMAGE,
     CANVAS_DIR: re.compile(r"canvas-\w+\.f32"),
     REPORT_DIR: re.compile(r"[\w-]+\.(png|jpg)"),
 }
 # Kept by a clear: the lock is held by the clearing process, the marker says what the folder is.
 KEPT = (LOCK_FILE, MARKER_FILE)
+
+
+def default_job_dir(output: Path) -> Path:
+    """``renders/cat.png`` -> ``renders/cat.job``."""
+    return output.with_name(output.stem + JOB_DIR_SUFFIX)
+
+
+def level_image(number: int) -> str:
+    """The name in levels/ of level ``number`` (from 1)."""
+    return f"level-{number}.png"
+
+
+def level_thumbnail(number: int) -> str:
+    """The name in report/ of level ``number``'s thumbnail."""
+    return f"level-{number}.jpg"
+
+
+def input_thumbnail(role: str, sha256) -> str:
+    """The name in report/ of an input's thumbnail: by its sha256, so a changed input gets a new one."""
+    return f"{role}-{sha256[:12]}.jpg" if isinstance(sha256, str) and sha256 else f"{role}.jpg"
 
 
 def _is_ours(name: str, pattern: re.Pattern | None = None, names: tuple[str, ...] = ()) -> bool:
@@ -111,8 +151,6 @@ def prepare(folder: Path, shown: str | None = None) -> None:
         if not is_job_directory(folder):
             (folder / MARKER_FILE).write_text(MARKER_TEXT)
     except OSError as exc:
-        from ..core.atomic import storage_problem
-
         raise LargestyleError(f"cannot use job directory {shown}: {storage_problem(exc)}; "
                               "give --job-dir a writable folder") from None
 

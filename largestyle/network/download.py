@@ -61,20 +61,6 @@ def sha256_matches(actual: str, expected: str) -> bool:
         and actual.strip().lower().startswith(expected)
 
 
-def expected_hash_from_name(name: str) -> str | None:
-    """The sha256 prefix in a torch hub style file name: ``vgg19-dcbb9e9d.pth`` -> ``"dcbb9e9d"``.
-
-    It is the last ``-``-separated part of the stem when that is 8 to 64 hex digits; else None.
-    """
-    stem = Path(name).stem
-    if "-" not in stem:
-        return None
-    tail = stem.rsplit("-", 1)[1]
-    if 8 <= len(tail) <= 64 and _HEX.fullmatch(tail):
-        return tail.lower()
-    return None
-
-
 def download(url: str, destination: Path, sha256: str | None = None, progress: bool = True,
              timeout: float = 30.0, chunk: int = 1 << 20) -> Path:
     """Fetch ``url`` to ``destination`` and return its path.

@@ -4,9 +4,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from largestyle.gatys.lossweights import resolve_loss_weights
 from largestyle.config.settings import make_config
 from largestyle.network.vgg import VGG19Features
-from largestyle.gatys.objective import LossTerms, Objective, content_targets, style_targets
+from largestyle.gatys.objective import LossTerms, Objective
+from largestyle.gatys.targets import content_targets, style_targets
 from largestyle.gatys.lbfgs import minimize
 from largestyle.network.weights import randomise
 
@@ -125,7 +127,7 @@ def test_objective_loss_drops_on_small_image():
     smooth = lambda: F.interpolate(torch.rand(1, 3, 4, 4, generator=g), size=(32, 32), mode="bicubic",
                                    align_corners=False).clamp(0, 1)
     content, style = smooth(), smooth()
-    objective = Objective(network, config, content_targets(network, content, config.content_layers),
+    objective = Objective(network, resolve_loss_weights(config), content_targets(network, content, config.content_layers),
                           style_targets(network, style, config.style_layers))
     x0 = content.clone()
     initial, _ = objective.value_and_grad(x0)

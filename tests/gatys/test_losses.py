@@ -3,10 +3,12 @@ import math
 import pytest
 import torch
 
-from largestyle.config.settings import DEFAULT_LOSS_WEIGHTS, make_config
+from largestyle.gatys.lossweights import resolve_loss_weights
+from largestyle.config.settings import make_config
 from largestyle.network.vgg import VGG19Features
 from largestyle.gatys.losses import content_loss, gram, style_loss, tv_loss
-from largestyle.gatys.objective import Objective, content_targets, style_targets
+from largestyle.gatys.objective import Objective
+from largestyle.gatys.targets import content_targets, style_targets
 from largestyle.network.weights import randomise
 
 
@@ -154,7 +156,8 @@ def _sum_based_total(network, config, image, content, style):
     s = sum(w * (unnormalised_gram(feats[l]) - unnormalised_gram(style_feats[l])).pow(2).sum()
             for l, w in config.layer_weights.items())
     tv = ((image[..., 1:, :] - image[..., :-1, :]) ** 2).sum() + ((image[..., 1:] - image[..., :-1]) ** 2).sum()
-    return (config.content_weight * c + config.style_weight * s + config.tv_weight * tv).item()
+    weights = resolve_loss_weights(config)
+    return (weights.content * c + weights.style * s + weights.tv * tv).item()
 
 
 # Shallow layers: their receptive fields (<= 24 px) are small next to 48 px, so the zero
@@ -164,13 +167,13 @@ SHALLOW = dict(content_layers=("relu3_1",), style_layers=("relu1_1", "relu2_1", 
 
 @pytest.mark.parametrize("seed", [0, 3])
 def test_objective_of_repeated_image_matches_original(network, seed):
-    config = make_config(**SHALLOW).with_loss_defaults(*DEFAULT_LOSS_WEIGHTS)
+    config = make_config(**SHALLOW)
     content = periodic(48, seed=seed + 1, mean=(0.3, 0.5, 0.7))
     image = periodic(48, seed=seed + 2)
     style = periodic(48, seed=seed + 3, mean=(0.7, 0.4, 0.3))
     targets = style_targets(network, style, config.style_layers)
-    small = Objective(network, config, content_targets(network, content, config.content_layers), targets)
-    large = Objective(network, config, content_targets(network, tile2(content), config.content_layers), targets)
+    small = Objective(network, resolve_loss_weights(config), content_targets(network, content, config.content_layers), targets)
+    large = Objective(network, resolve_loss_weights(config), content_targets(network, tile2(content), config.content_layers), targets)
     _, terms = small(image)
     _, terms2 = large(tile2(image))
     assert terms.content > 0 and terms.style > 0
@@ -186,7 +189,7 @@ def test_objective_of_repeated_image_matches_original(network, seed):
 def test_objective_terms_add_up_and_gradient_matches_total(network):
     config = make_config(content_layers=("relu2_1",), style_layers=("relu1_1", "relu2_1"))
     content, style = periodic(32, seed=20), periodic(32, seed=21, amp=1.5)
-    objective = Objective(network, config, content_targets(network, content, config.content_layers),
+    objective = Objective(network, resolve_loss_weights(config), content_targets(network, content, config.content_layers),
                           style_targets(network, style, config.style_layers))
     image = periodic(32, seed=22)
     total, terms = objective(image)

@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-import largestyle.engine.engine as engine_module
+import largestyle.gatys.method as method_module
 from largestyle.config.settings import make_config
 from largestyle.engine.engine import Engine
 from largestyle.core.vgg import halo
-from largestyle.gatys.objective import style_targets
+from largestyle.gatys.targets import style_targets
 from largestyle.geometry.tiling import halo_tiles
 
 LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -46,13 +46,13 @@ def test_tiled_gram_equals_untiled_in_float64(network, shape, core):
 
 def test_engine_tiles_the_style_forward_when_over_budget(monkeypatch):
     cores = []
-    real = engine_module.style_targets
+    real = method_module.style_targets
 
     def spy(network, image, layers, core=None):
         cores.append(core)
         return real(network, image, layers, core)
 
-    monkeypatch.setattr(engine_module, "style_targets", spy)
+    monkeypatch.setattr(method_module, "style_targets", spy)
     style = torch.rand(3, 64, 64)
     for budget in ("1MB", None):
         config = make_config(target_size=64, iterations=1, first_level_factor=1, max_memory=budget, tile_size=32)

@@ -1,14 +1,15 @@
 """Exact tiling: tiled loss and gradient equal the untiled ones."""
 
-import dataclasses
 
 import pytest
 import torch
 
+from largestyle.gatys.lossweights import resolve_loss_weights
 from largestyle.config.settings import make_config
 from largestyle.gatys.windowed import TiledObjective
 from largestyle.network.vgg import VGG19Features
-from largestyle.gatys.objective import Objective, content_targets, style_targets
+from largestyle.gatys.objective import Objective
+from largestyle.gatys.targets import content_targets, style_targets
 from largestyle.network.weights import randomise
 
 
@@ -21,8 +22,8 @@ def both(network, shape, core, context=None, seed=0):
     config = make_config()
     image, content, style = images(shape, seed)
     targets = style_targets(network, style, config.style_layers)
-    whole = Objective(network, config, content_targets(network, content, config.content_layers), targets)
-    tiled = TiledObjective(network, config, content, targets, core, context)
+    whole = Objective(network, resolve_loss_weights(config), content_targets(network, content, config.content_layers), targets)
+    tiled = TiledObjective(network, resolve_loss_weights(config), content, targets, core, context)
     return whole.value_and_grad(image), tiled.value_and_grad(image), tiled
 
 
@@ -85,9 +86,9 @@ def test_tiled_gradient_equals_untiled_in_float32():
     generator = torch.Generator().manual_seed(2)
     image, content, style = (torch.rand(1, 3, 97, 120, generator=generator) for _ in range(3))
     targets = style_targets(net, style, config.style_layers)
-    _, whole = Objective(net, config, content_targets(net, content, config.content_layers),
+    _, whole = Objective(net, resolve_loss_weights(config), content_targets(net, content, config.content_layers),
                          targets).value_and_grad(image)
-    _, tiled = TiledObjective(net, config, content, targets, 32).value_and_grad(image)
+    _, tiled = TiledObjective(net, resolve_loss_weights(config), content, targets, 32).value_and_grad(image)
     assert float((tiled - whole).abs().max() / whole.abs().max()) < 1e-4
 
 
@@ -95,63 +96,9 @@ def test_recomputed_content_targets_give_the_same_evaluation(network):
     config = make_config()
     image, content, style = images((97, 120), 3)
     targets = style_targets(network, style, config.style_layers)
-    cached = TiledObjective(network, config, content, targets, 32).value_and_grad(image)
-    recomputed_objective = TiledObjective(network, config, content, targets, 32, cache_content=False)
+    cached = TiledObjective(network, resolve_loss_weights(config), content, targets, 32).value_and_grad(image)
+    recomputed_objective = TiledObjective(network, resolve_loss_weights(config), content, targets, 32, cache_content=False)
     assert recomputed_objective.content is None
     recomputed = recomputed_objective.value_and_grad(image)
     assert recomputed[0] == cached[0]
     assert torch.equal(recomputed[1], cached[1])
-
-
-def exact_engine(budget, host_budget=None):
-    from largestyle.engine.engine import Engine
-
-    engine = Engine(make_config(target_size=96, iterations=3, first_level_factor=1, tiling="exact",
-                                max_memory=budget, **SHALLOW))
-    if host_budget is not None:  # as on an accelerator, whose engine has a host budget too
-        engine.host_budget = host_budget
-    return engine
-
-
-def layout_budgets():
-    engine = exact_engine(10 ** 9)
-    model, context = engine.memory, 16
-    # Room for a 32 px core beside the level's buffers only without the content cache.
-    without_cache = model.level_bytes(64, 96, False) + model.window_bytes(32, context) + 4096
-    assert model.largest_core(64, 96, without_cache, context, True) == 16
-    # Room for the smallest window, and nothing beside it.
-    return without_cache, model.window_bytes(16, context) + 4096
-
-
-def test_exact_layout_drops_the_content_cache_for_larger_cores():
-    without_cache, _ = layout_budgets()
-    (level,), _ = exact_engine(without_cache).plan(64, 96)
-    assert (level.mode, level.tile_size, level.cache_content, level.on_host) == ("exact", 32, False, False)
-
-
-def test_exact_layout_keeps_level_buffers_on_the_host_when_the_device_cannot():
-    _, window_only = layout_budgets()
-    assert exact_engine(window_only).host_budget is None  # a CPU render has no separate host memory
-    with pytest.raises(Exception, match="too small for exact tiling"):
-        exact_engine(window_only).plan(64, 96)
-    engine = exact_engine(window_only, host_budget=10 ** 9)
-    (level,), _ = engine.plan(64, 96)
-    assert (level.mode, level.tile_size, level.cache_content, level.on_host) == ("exact", 16, True, True)
-    assert level.tiled_bytes <= window_only  # the device holds one window, not the level
-    generator = torch.Generator().manual_seed(0)
-    content, style = torch.rand(3, 64, 96, generator=generator), torch.rand(3, 32, 32, generator=generator)
-    whole = exact_engine(10 ** 9)
-    whole.config = dataclasses.replace(whole.config, tiling="auto")
-    assert float((engine.render(content, style) - whole.render(content, style)).abs().max()) < 1 / 255
-
-
-def test_plan_and_progress_say_where_the_level_lives():
-    from largestyle.engine.meter import describe_level
-
-    _, window_only = layout_budgets()
-    engine = exact_engine(window_only, host_budget=10 ** 9)
-    (level,), _ = engine.plan(64, 96)
-    assert "level buffers in host memory" in describe_level(level, 1)
-    without_cache, _ = layout_budgets()
-    (level,), _ = exact_engine(without_cache).plan(64, 96)
-    assert "content targets recomputed" in describe_level(level, 1)

@@ -18,6 +18,7 @@ from PIL import Image, ImageFile
 
 from largestyle.io import colour
 
+from largestyle.io import paths
 from largestyle.io import read as imageio
 
 from largestyle.geometry import pyramid
@@ -183,7 +184,7 @@ def test_permission_error_message_even_as_root(tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(imageio, "open", refuse, raising=False)
+    monkeypatch.setattr(paths, "open", refuse, raising=False)  # open_regular calls open
     assert error_for(tmp_path / "secret.png") == (
         f"cannot read content image {tmp_path / 'secret.png'}: permission denied; check the file's permissions")
 

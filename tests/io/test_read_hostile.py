@@ -22,7 +22,9 @@ import pytest
 import tifffile
 from PIL import Image, ImageFile
 
+from largestyle.io import modes, paths, truncation
 from largestyle.io import read as imageio
+from largestyle.io.messages import shown
 from largestyle.core.errors import LargestyleError, brief
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -42,7 +44,7 @@ def assert_refused(source, words, probe=True):
     calls = (imageio.read_image, imageio.probe_size) if probe else (imageio.read_image,)
     for call in calls:
         message = refusal(call, source)
-        assert imageio._shown(source) in message, message
+        assert shown(source) in message, message
         for word in words:
             assert word in message, (call.__name__, message)
 
@@ -150,7 +152,7 @@ def _open_refused(tmp, monkeypatch):
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(imageio, "open", refuse, raising=False)
+    monkeypatch.setattr(paths, "open", refuse, raising=False)  # open_regular calls open
     return tmp / "secret.png"
 
 
@@ -365,7 +367,7 @@ def _interlaced_png() -> bytes:
     pixels = picture()
     height, width = pixels.shape[:2]
     raw = b""
-    for x0, y0, dx, dy in imageio._ADAM7:
+    for x0, y0, dx, dy in truncation.ADAM7:
         part = pixels[y0::dy, x0::dx]
         if part.size:
             raw += b"".join(b"\0" + row.tobytes() for row in part)
@@ -512,7 +514,7 @@ def test_float_tiffs_in_range_are_read_as_they_are(tmp_path, dtype):
 
 def test_floats_a_rounding_error_outside_are_clipped(tmp_path):
     pixels = FLOATS.astype(np.float32)
-    pixels[0, 0], pixels[0, 1] = 1 + imageio.FLOAT_TOLERANCE / 2, -imageio.FLOAT_TOLERANCE / 2
+    pixels[0, 0], pixels[0, 1] = 1 + modes.FLOAT_TOLERANCE / 2, -modes.FLOAT_TOLERANCE / 2
     tifffile.imwrite(tmp_path / "f.tif", pixels, photometric="rgb")
     for source in (tmp_path / "f.tif", pixels):
         rgb = imageio.read_image(source).rgb

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from largestyle.jobs import batchfile
+from largestyle.jobs import batchfile, batchlimits
 from largestyle.cli.main import main
 
 OPTIONS = """[defaults]
@@ -144,7 +144,7 @@ def batch_file(folder, name: str):
         os.symlink("jobs.toml", folder / "loop.toml")
     elif name == "over 16 MiB":
         with open(folder / "jobs.toml", "wb") as stream:
-            stream.truncate(batchfile.MAX_FILE_BYTES + 1)  # sparse: nothing is written
+            stream.truncate(batchlimits.MAX_FILE_BYTES + 1)  # sparse: nothing is written
     elif name == "named like its own index":
         (folder / "jobs.html").write_text(OPTIONS + job('output = "a.png"'))
         return folder / "jobs.html"
@@ -211,11 +211,11 @@ def test_refused_in_one_line_before_anything_runs(folder, capsys, name):
 
 
 def test_limits_are_stated():
-    assert batchfile.MAX_JOBS == 10_000 and batchfile.MAX_FILE_BYTES == 16 * 2**20
+    assert batchlimits.MAX_JOBS == 10_000 and batchlimits.MAX_FILE_BYTES == 16 * 2**20
 
 
 def test_the_job_limit_counts_every_render(tmp_path, monkeypatch):
-    monkeypatch.setattr(batchfile, "MAX_JOBS", 6)
+    monkeypatch.setattr(batchlimits, "MAX_JOBS", 6)
     path = tmp_path / "jobs.toml"
     path.write_text(OPTIONS + job('output = "a-{seed}.png"', "vary.seed = [1, 2, 3, 4]")
                     + job('output = "b-{seed}.png"', "vary.seed = [1, 2]"))

@@ -46,7 +46,7 @@ def test_defaults_merge_and_job_wins(tmp_path):
 
 
 def test_relative_paths_resolve_against_batch_folder(tmp_path, monkeypatch):
-    path = write(tmp_path, """
+    write(tmp_path, """
         [defaults]
         output_dir = "renders"
 

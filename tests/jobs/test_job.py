@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from largestyle.cli.main import main
-from largestyle.jobs.job import JobLock
+from largestyle.jobs.lock import JobLock
 
 SHALLOW = ["--content-layers", "relu2_1", "--style-layers", "relu1_1,relu2_1"]
 # Two levels (224 and 448 px), both exact-tiled in 128 px cores.

@@ -16,7 +16,7 @@ from largestyle.jobs import layout as joblayout
 from largestyle.core.atomic import remove_stale_temporaries
 from largestyle.cli.main import main
 from largestyle.core.errors import LargestyleError
-from largestyle.jobs.job import output_intact
+from largestyle.jobs.recorder import output_intact
 
 SHALLOW = ["--content-layers", "relu2_1", "--style-layers", "relu1_1,relu2_1"]
 FAST = ["--target-size", "64", "--iterations", "3", "--first-level-factor", "1", *SHALLOW, "--weights", "random"]
@@ -229,12 +229,13 @@ def test_explicit_random_weights_do_not_warn_that_none_were_found(images, tmp_pa
 
 
 def test_storage_errors_anywhere_are_one_line(images, tmp_path, capsys, monkeypatch):
-    import largestyle.jobs.job as jobs
+    from largestyle.jobs import recorder, resume, store
 
     def read_only(*args, **kwargs):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(tmp_path / "o.job" / "status.json"))
 
-    monkeypatch.setattr(jobs, "write_json", read_only)
+    for module in (resume, store, recorder):  # job.json, checkpoints' sums, status.json
+        monkeypatch.setattr(module, "write_json", read_only)
     code, err = run_cli(capsys, "render", *images, "-o", tmp_path / "o.png", *FAST)
     assert code == 2 and len(err.strip().splitlines()) == 1 and "read-only" in err and "Traceback" not in err
 

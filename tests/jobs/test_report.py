@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from largestyle.jobs.report import read_events, summarise_events, write_index, write_report
+from largestyle.jobs.history import read_events, summarise_events
+from largestyle.jobs.report import write_index, write_report
 
 SHA = "ab" * 32
 

@@ -10,7 +10,7 @@ from largestyle.core import atomic
 
 from largestyle.network import download as fetch
 from largestyle.core.errors import LargestyleError
-from largestyle.network.download import FetchError, download, expected_hash_from_name, sha256_matches
+from largestyle.network.download import FetchError, download, sha256_matches
 
 PAYLOAD = bytes(range(256)) * 1000  # 256 000 bytes, several chunks at chunk=65536
 DIGEST = hashlib.sha256(PAYLOAD).hexdigest()
@@ -250,22 +250,6 @@ def test_destination_that_is_a_folder_cannot_be_written(source, out):
     with pytest.raises(FetchError, match="cannot write .*it is a directory"):
         download(source.as_uri(), out / "w.pth", progress=False)
     assert os.listdir(out) == ["w.pth"]
-
-
-@pytest.mark.parametrize("name, expected", [
-    ("vgg19-dcbb9e9d.pth", "dcbb9e9d"),
-    ("vgg19_bn-c79401a0.pth", "c79401a0"),
-    ("/some/folder/resnet50-0676BA61.pth", "0676ba61"),
-    ("model-" + "ab" * 32 + ".bin", "ab" * 32),
-    ("vgg19.pth", None),
-    ("dcbb9e9d.pth", None),
-    ("vgg19-dcbb9e9.pth", None),  # 7 hex digits
-    ("vgg19-dcbb9e9g.pth", None),
-    ("vgg19-dcbb9e9d-extra.pth", None),
-    ("model-" + "a" * 65 + ".bin", None),
-])
-def test_expected_hash_from_name(name, expected):
-    assert expected_hash_from_name(name) == expected
 
 
 def test_sha256_matches():

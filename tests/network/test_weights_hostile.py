@@ -22,7 +22,7 @@ import largestyle.network.weights as weights_module
 from largestyle.core import atomic
 from largestyle.core import faults
 from largestyle.network import download as fetch
-from largestyle.network import weightfiles
+from largestyle.network import compact
 from largestyle.cli.main import main
 from largestyle.core.errors import LargestyleError
 from largestyle.network.download import one_line
@@ -478,7 +478,7 @@ def test_convert_onto_a_full_or_read_only_disk(tmp_path, capsys, monkeypatch, nu
     out = tmp_path / "out.pth"
     out.write_bytes(b"an older file")
     with monkeypatch.context() as patch:
-        failing_writes(patch, weightfiles, number, room)
+        failing_writes(patch, compact, number, room)
         message = refused(capsys, tmp_path, "weights", "convert", source, out)
     assert message == f"cannot write {out}: {ADVICE[number]}choose another output file"
     succeeds(capsys, "weights", "convert", source, out)
@@ -492,7 +492,7 @@ def test_fetch_onto_a_full_or_read_only_disk(tmp_path, capsys, monkeypatch, loca
     folder.mkdir()
     (folder / COMPACT).write_bytes(b"an older file")
     with monkeypatch.context() as patch:
-        failing_writes(patch, fetch if stage == "download" else weightfiles, number, 3000)
+        failing_writes(patch, fetch if stage == "download" else compact, number, 3000)
         message = refused(capsys, tmp_path, "weights", "fetch", "--dir", folder, "-q")
     written = folder / (FULL if stage == "download" else COMPACT)
     assert message == f"cannot write {written}: {ADVICE[number]}choose another folder with --dir"
@@ -524,7 +524,7 @@ def test_write_compact_reports_the_write_that_failed_even_if_torch_hides_it(tmp_
     found = read_weights(save(tmp_path / "w.pth", "named", small_state()))
     for room in (0, 64, 100, 700, 5000):
         with monkeypatch.context() as patch:
-            failing_writes(patch, weightfiles, errno.ENOSPC, room)
+            failing_writes(patch, compact, errno.ENOSPC, room)
             with pytest.raises(LargestyleError, match="out.pth: the disk is full"):
                 write_compact(found, tmp_path / "out.pth")
         assert os.listdir(tmp_path) == ["w.pth"]

@@ -1,0 +1,79 @@
+"""The ``render`` and ``plan`` commands: one render, or how it would run."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from ..config.settings import make_config
+from ..core.errors import LargestyleError
+from ..network.weights import NO_FETCH_ENV, fetch, find_weights
+from .parser import checkpoint_policy, render_options
+from .stop import StopRequests
+
+
+def default_output(content: str, style: str) -> Path:
+    return Path(f"{Path(content).stem}-{Path(style).stem}.png")
+
+
+def run_render(args: argparse.Namespace) -> int:
+    from ..jobs.job import run_job
+    from ..io.write import check_output_path
+    from .progress import ProgressPrinter
+
+    config = make_config(**render_options(args))
+    output = check_output_path(args.output or default_output(args.content, args.style), config.bit_depth)
+    if config.weights is None:
+        fetch_once(quiet=args.quiet)
+    with StopRequests() as stop:
+        run_job(Path(args.content), Path(args.style), output, config, Path(args.job_dir) if args.job_dir else None,
+                args.restart, stop.watch(ProgressPrinter(quiet=args.quiet)), stop, checkpoint_policy(args))
+    if not args.quiet:
+        print(f"wrote {output}", file=sys.stderr)
+    return 0
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    print(plan_text(args.content, args.style, make_config(**render_options(args))))
+    return 0
+
+
+def plan_text(content_path, style_path, config, content_size: tuple[int, int] | None = None) -> str:
+    """The plan of one render; ``content_size`` is the content's (width, height) when the caller
+    has already probed both images (a batch's dry run probes each file once)."""
+    from ..engine.buffers import MappedCanvases
+    from ..engine.engine import Engine
+    from ..core.vgg import halo
+    from ..io.read import probe_size
+    from ..engine.estimate import describe, seconds_per_pixel
+    from ..geometry.printsize import describe as describe_size
+    from ..geometry.pyramid import output_frame
+
+    if content_size is None:
+        width, height = probe_size(content_path, "content", max_pixels=config.max_input_pixels)
+        probe_size(style_path, "style", max_pixels=config.max_input_pixels)
+    else:
+        width, height = content_size
+    # Plans as a render would, with a job directory for buffers larger than --max-ram (planning maps nothing).
+    engine = Engine(config, canvases=MappedCanvases(Path(".")))
+    levels, budget = engine.plan(height, width)
+    size = describe_size(*output_frame(config, height, width)[0], config.dpi)
+    # The calibration runs (and loads the network) once per device and network in a process.
+    return (describe(levels, budget, seconds_per_pixel(engine), halo(engine.layers), engine.memory)
+            + f"\noutput: {size}" + (f" (print {config.print_size}, {config.print_fit})" if config.print_size else ""))
+
+
+def fetch_once(quiet: bool) -> None:
+    """Without trained weights, try one download; offline, say so and let the render go on."""
+    if find_weights() is not None or os.environ.get(NO_FETCH_ENV) == "1":
+        return
+    print("largestyle: no trained VGG-19 weights found; fetching them once "
+          f"(set {NO_FETCH_ENV}=1 to skip)", file=sys.stderr)
+    try:
+        path = fetch("torchvision", progress=not quiet)
+    except LargestyleError as exc:
+        print(f"largestyle: warning: {exc}", file=sys.stderr)
+    else:
+        print(f"largestyle: saved {path}", file=sys.stderr)
