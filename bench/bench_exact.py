@@ -18,7 +18,8 @@ import torch
 
 from largestyle.gatys.lossweights import resolve_loss_weights
 from largestyle.config.settings import make_config
-from largestyle.engine.engine import FORWARD_SHARE, Engine
+from largestyle.engine.engine import Engine
+from largestyle.engine.planner import FORWARD_SHARE
 from largestyle.gatys.windowed import TiledObjective
 from largestyle.core.vgg import halo
 from largestyle.gatys.objective import Objective

@@ -95,17 +95,17 @@ def test_tile_as_large_as_the_image_gives_the_untiled_result(content, style):
 
 def test_each_tile_gets_its_own_content_target(content, style, monkeypatch):
     """The original tiler froze every tile's content target to the first tile's."""
-    import largestyle.gatys.method as method_module
+    import largestyle.gatys.targets as targets_module
     from largestyle.geometry.pyramid import resize
 
     seen = []
-    original = method_module.content_targets
+    original = targets_module.content_targets
 
     def spy(network, image, layers):
         seen.append(image.clone())
         return original(network, image, layers)
 
-    monkeypatch.setattr(method_module, "content_targets", spy)
+    monkeypatch.setattr(targets_module, "content_targets", spy)
     render_tensor(content, style, target_size=64, max_memory="1MB", tile_size=32, passes=1)
     level_content = resize(largestyle.load_image(content)[None], (43, 64))
     grid = BlendGrid.plan(43, 64, 32)

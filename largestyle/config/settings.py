@@ -34,6 +34,9 @@ MAX_SIDE = 1 << 17
 MAX_WEIGHT = 1e12
 # Seeds are what torch.Generator.manual_seed takes without wrapping.
 MAX_SEED = 2**63 - 1
+# Default memory budgets: shares of the free GPU memory, or of the RAM available on the CPU.
+CUDA_FREE_SHARE = 0.8
+CPU_RAM_SHARE = 0.5
 # Output file formats by extension.
 OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
@@ -70,11 +73,13 @@ class RenderConfig:
     tile_size: int | None = _opt(None, "tile side (exact: core side) in pixels, a multiple of 16 "
                                  "(default: largest that fits --max-memory)")
     max_memory: int | None = _opt(
-        None, "memory budget, e.g. 4GB (default: 80%% of free GPU memory, or 50%% of available RAM on CPU)",
+        None, f"memory budget, e.g. 4GB (default: {CUDA_FREE_SHARE * 100:.0f}%% of free GPU memory, or "
+              f"{CPU_RAM_SHARE * 100:.0f}%% of available RAM on CPU)",
         parse=parse_bytes)
     max_ram: int | None = _opt(
         None, "RAM for a level's own buffers (image, gradient, L-BFGS history, blend canvases), e.g. 8GB; a level "
-              "needing more keeps them in memory-mapped files in the job directory (default: 50%% of available RAM)",
+              f"needing more keeps them in memory-mapped files in the job directory (default: {CPU_RAM_SHARE * 100:.0f}%% of available "
+              "RAM)",
         parse=parse_bytes)
     print_size: str | None = _opt(
         None, "physical output size, e.g. 24x36in or 60x90cm: with --dpi it sets the pixel size (instead of "

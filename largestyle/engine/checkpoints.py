@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..config.settings import CHECKPOINT_EVALUATIONS, CHECKPOINT_SECONDS
+from .records import finished_key
 
 
 class RenderInterrupted(Exception):
@@ -35,7 +36,7 @@ class Checkpoints:
 
     def finished_level(self, number: int, image: torch.Tensor) -> None:
         """Level ``number`` (1-based) is done; ``image`` is (1, 3, H, W) in [0, 1]."""
-        self.save(f"level-{number}", image)
+        self.save(finished_key(number - 1), image)
 
 
 class MemoryCheckpoints(Checkpoints):

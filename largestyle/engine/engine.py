@@ -15,17 +15,16 @@ import torch
 
 from . import events as ev
 from ..config.settings import RenderConfig
-from ..core.units import format_bytes
 from ..core.vgg import halo
 from ..gatys.method import GatysMethod
-from ..geometry.pyramid import crop, output_frame, resize, style_side
+from ..geometry.pyramid import crop, output_frame, resize
 from ..network.vgg import VGG19Features
-from ..network.weights import RANDOM_WEIGHTS_WARNING
 from .blend import run_blend
 from .buffers import Canvases
 from .checkpoints import CheckpointPolicy, Checkpoints, RenderInterrupted
 from .memory import MemoryModel, is_out_of_memory, memory_budget, resolve_device
 from .method import Method
+from .notices import render_notices
 from .planner import Budgets, Planner
 from .records import PLAN_KEY, SavedPlan, finished_key, progress_key
 from .runners import LevelContext, run_exact, run_whole
@@ -162,23 +161,10 @@ class Engine:
                     torch.cuda.empty_cache()
 
     def _announce(self, levels, budget: int, style: torch.Tensor, height: int, width: int) -> None:
-        """Warnings about the plan and the inputs, then RenderStarted."""
-        info, cfg = self.method.weights_info, self.config
-        if info is not None and info.is_random and cfg.weights != "random":
-            self.emit(ev.Notice("random-weights", RANDOM_WEIGHTS_WARNING))
-        for level in levels:
-            if level.tiled_bytes and level.tiled_bytes > budget:
-                self.emit(ev.Notice("tile-over-budget", (
-                    f"level {level.index + 1}: {level.tile_size} px tiles need about "
-                    f"{format_bytes(level.tiled_bytes)}, more than the {format_bytes(budget)} budget; "
-                    "a smaller --tile-size (or none, to size tiles from the budget) is safer")))
-        needed = style_side(cfg, height, width)
-        if max(style.shape[-2:]) < needed:
-            self.emit(ev.Notice("style-upscaled", (
-                f"the style image is {style.shape[-1]}x{style.shape[-2]} px; at --style-scale "
-                f"{cfg.style_scale:g} the {width}x{height} px output needs it {needed} px on the long "
-                f"side, so its texture is enlarged {needed / max(style.shape[-2:]):.1f}x and will look blurry; "
-                f"use a style image of at least {needed} px, or a lower --style-scale")))
+        """Warnings about the weights, the plan and the style image, then RenderStarted."""
+        info = self.method.weights_info
+        for notice in render_notices(self.config, info, levels, budget, tuple(style.shape[-2:]), height, width):
+            self.emit(notice)
         self.emit(ev.RenderStarted(levels, str(self.device), budget, info.flavour if info else "given",
                                    info and info.path, info and info.sha256, info and info.chosen_by,
                                    self.method.loss_weights))

@@ -11,10 +11,10 @@ from pathlib import Path
 import torch
 
 from ..core.atomic import atomic_write
-from ..config.settings import MIN_TILE
+from ..config.settings import CPU_RAM_SHARE, CUDA_FREE_SHARE, MIN_TILE
 from ..core.errors import LargestyleError
 from ..network.vgg import VGG19Features
-from ..core.vgg import channels, deepest_of, stride
+from ..core.vgg import GRID, channels, deepest_of, stride
 from ..gatys.losses import gram
 
 # Image-sized float buffers besides the network's activations: L-BFGS keeps two per
@@ -33,8 +33,6 @@ MAPPED_RESIDENT_BUFFERS = 4
 TRANSIENT_ACTIVATIONS = 4
 # A forward pass without gradients holds about this many 64-channel activations at once.
 FORWARD_ACTIVATIONS = 3
-CPU_RAM_SHARE = 0.5
-CUDA_FREE_SHARE = 0.8
 
 
 def resolve_device(name: str) -> torch.device:
@@ -181,7 +179,7 @@ class MemoryModel:
     def largest_forward_core(self, budget: int, context: int) -> int:
         """Largest core side (a multiple of 16, at least 16) whose window with ``context`` fits a forward pass."""
         room = max(0.0, (budget - self.fixed) / self.forward_per_pixel)
-        return max(16, (int(room ** 0.5) - 2 * context) // 16 * 16)
+        return max(GRID, (int(room ** 0.5) - 2 * context) // GRID * GRID)
 
     def style_image_bytes(self, height: int, width: int) -> int:
         """A style image resized for a level: float32 RGB, and as much again for the resize's intermediate."""
@@ -244,10 +242,10 @@ class MemoryModel:
         if room <= 0:
             return None
         side = int((room / (self.activation_per_pixel + self.transient_per_pixel)) ** 0.5) - 2 * context
-        side = side // 16 * 16
-        return side if side >= 16 else None
+        side = side // GRID * GRID
+        return side if side >= GRID else None
 
-    def largest_tile(self, height: int, width: int, budget: int, multiple: int = 16,
+    def largest_tile(self, height: int, width: int, budget: int, multiple: int = GRID,
                      mapped: bool = False) -> int | None:
         """Largest square tile side (a multiple of ``multiple``, at least MIN_TILE) that fits, or None."""
         room = budget - self.tiled_bytes(height, width, 0, mapped)  # the canvases and the weights

@@ -3,7 +3,7 @@
 The iteration is PyTorch's ``torch.optim.LBFGS`` (strong-Wolfe line search, its own
 line-search routine) unrolled, so that everything it carries from one iteration to the
 next is an explicit ``LbfgsState``: a checkpoint of that state continues bit for bit as
-if never interrupted. ``tests/test_optimize.py`` checks the iterates against PyTorch's.
+if never interrupted. ``tests/gatys/test_lbfgs.py`` checks the iterates against PyTorch's.
 """
 
 from __future__ import annotations

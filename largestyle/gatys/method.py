@@ -16,7 +16,7 @@ from ..network.weights import WeightsInfo, load_network
 from .lbfgs import LbfgsState, NonFiniteLoss, minimize
 from .lossweights import LossWeights, resolve_loss_weights
 from .objective import Objective
-from .targets import content_targets, style_targets
+from . import targets  # looked up at call time, so a test can watch them where they are defined
 from .windowed import TiledObjective
 
 
@@ -65,14 +65,14 @@ class GatysMethod:
         if memory.forward_bytes(*resized.shape[-2:]) > budget:
             # Too large for one forward pass: sum the Gram matrices over windows that fit.
             core = memory.largest_forward_core(budget, halo(cfg.style_layers))
-        return style_targets(self.network, resized, cfg.style_layers, core)
+        return targets.style_targets(self.network, resized, cfg.style_layers, core)
 
-    def objective(self, content: torch.Tensor, targets) -> Objective:
+    def objective(self, content: torch.Tensor, style) -> Objective:
         network = self.network
-        return Objective(network, self.weights, content_targets(network, content, self.content_layers), targets)
+        return Objective(network, self.weights, targets.content_targets(network, content, self.content_layers), style)
 
-    def windowed_objective(self, content: torch.Tensor, targets, core: int, cache_content: bool) -> TiledObjective:
-        return TiledObjective(self.network, self.weights, content, targets, core, cache_content=cache_content)
+    def windowed_objective(self, content: torch.Tensor, style, core: int, cache_content: bool) -> TiledObjective:
+        return TiledObjective(self.network, self.weights, content, style, core, cache_content=cache_content)
 
     def restore(self, plain: dict, device: torch.device) -> LbfgsState:
         return LbfgsState.from_plain(plain).to(device)

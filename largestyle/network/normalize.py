@@ -9,7 +9,6 @@ function is unchanged, and the style loss weighs its layers more evenly.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from .vgg import VGG19Features
 from .flavours import Flavour
@@ -43,24 +42,24 @@ def normalize(state: dict[str, torch.Tensor], flavour: Flavour, images: list[tor
     need = smallest_side(state)
     if any(min(image.shape[-2:]) < need for image in images):
         raise ValueError(f"every image must be at least {need} pixels high and wide")
-    network = VGG19Features("relu" + convs[-1][4:], pooling)
-    pool = F.avg_pool2d if pooling == "avg" else F.max_pool2d
-    result = {key: value.clone() for key, value in state.items()}
-    inputs = [flavour.prepare(image) for image in images]
-    carried = None  # how much the previous layer's channels were scaled down
-    for kind, name in network.sequence:
-        if kind == "pool":
-            inputs = [pool(x, 2) for x in inputs]
-            continue
-        weight, bias = result[f"{name}.weight"], result[f"{name}.bias"]
-        if carried is not None:
-            weight.mul_(carried.view(1, -1, 1, 1))
-        outputs = [torch.relu(F.conv2d(x, weight, bias, padding=1)) for x in inputs]
+    network = VGG19Features("relu" + convs[-1][4:], pooling).to(state[f"{convs[0]}.weight"].dtype)
+    for name, conv in network.convs.items():
+        conv.weight.copy_(state[f"{name}.weight"])
+        conv.bias.copy_(state[f"{name}.bias"])
+    following = dict(zip(convs, convs[1:]))
+
+    def rescale(name, conv, outputs):
         total = sum(out.sum(dim=(0, 2, 3)) for out in outputs)
         mean = total / sum(out[0, 0].numel() for out in outputs)
         scale = torch.where(mean > DEAD, mean, torch.ones_like(mean))
-        weight.div_(scale.view(-1, 1, 1, 1))
-        bias.div_(scale)
-        inputs = [out / scale.view(1, -1, 1, 1) for out in outputs]
-        carried = scale
+        conv.weight.div_(scale.view(-1, 1, 1, 1))
+        conv.bias.div_(scale)
+        if name in following:  # the next layer sees this one's channels divided by scale: undo it there
+            network.convs[following[name]].weight.mul_(scale.view(1, -1, 1, 1))
+        return [out / scale.view(1, -1, 1, 1) for out in outputs]
+
+    network.walk([flavour.prepare(image) for image in images], rescale)
+    result = {key: value.clone() for key, value in state.items()}
+    for name, conv in network.convs.items():
+        result[f"{name}.weight"], result[f"{name}.bias"] = conv.weight.clone(), conv.bias.clone()
     return result

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
-from ..core.vgg import BLOCK_CHANNELS, conv_channels, layer_sequence
+from ..core.vgg import BLOCK_CHANNELS, conv_channels, deepest_of, layer_sequence
 from .flavours import FLAVOURS, Flavour
 
 # Position of each conv layer in torchvision's ``vgg19().features`` (its state-dict keys).
@@ -52,22 +54,34 @@ class VGG19Features(nn.Module):
     def deepest(self) -> str:
         return "relu" + self.sequence[-1][1][4:]
 
+    def walk(self, inputs: list[torch.Tensor], visit: Callable, until: str | None = None) -> None:
+        """The one pass through the layers, of prepared ``inputs`` in step (they may differ in size).
+
+        After each conv's ReLU, ``visit(conv name, conv, activations)`` sees every input's
+        activation and returns those to go on with; it may change the conv in place first.
+        Stops after the conv named ``until``.
+        """
+        pool = nn.functional.avg_pool2d if self.pooling == "avg" else nn.functional.max_pool2d
+        for kind, name in self.sequence:
+            if kind == "pool":
+                inputs = [pool(x, 2) for x in inputs]
+                continue
+            conv = self.convs[name]
+            inputs = visit(name, conv, [torch.relu(conv(x)) for x in inputs])
+            if name == until:
+                return
+
     def forward(self, image: torch.Tensor, layers) -> dict[str, torch.Tensor]:
         wanted = set(layers)
         unknown = wanted - {"relu" + name[4:] for kind, name in self.sequence if kind == "conv"}
         if unknown:
             raise ValueError(f"layers {sorted(unknown)} are deeper than this network ({self.deepest})")
-        pool = nn.functional.avg_pool2d if self.pooling == "avg" else nn.functional.max_pool2d
-        x = self.prepare(image)
         out = {}
-        for kind, name in self.sequence:
-            if kind == "pool":
-                x = pool(x, 2)
-                continue
-            x = torch.relu(self.convs[name](x))
-            relu = "relu" + name[4:]
-            if relu in wanted:
-                out[relu] = x
-                if len(out) == len(wanted):
-                    break
+
+        def keep(name, conv, activations):
+            if "relu" + name[4:] in wanted:
+                out["relu" + name[4:]] = activations[0]
+            return activations
+
+        self.walk([self.prepare(image)], keep, until="conv" + deepest_of(wanted)[4:] if wanted else None)
         return out

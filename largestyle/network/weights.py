@@ -191,17 +191,14 @@ def randomise(network: VGG19Features) -> None:
     generator = torch.Generator().manual_seed(RANDOM_SEED)
     probe = torch.rand(1, 3, 8, 8, generator=generator).to(next(network.parameters()).dtype)
     x = torch.nn.functional.interpolate(probe, size=(64, 64), mode="bicubic", align_corners=False).clamp(0, 1)
-    x = network.prepare(x)
-    for kind, name in network.sequence:
-        if kind == "pool":
-            pool = torch.nn.functional.avg_pool2d if network.pooling == "avg" else torch.nn.functional.max_pool2d
-            x = pool(x, 2)
-            continue
-        conv = network.convs[name]
+    for conv in network.convs.values():  # in network order, as the generator's draws always were
         fan_in = conv.in_channels * 9
         conv.weight.copy_(torch.randn(conv.weight.shape, generator=generator) * (2.0 / fan_in) ** 0.5)
         conv.bias.zero_()
-        x = torch.relu(conv(x))
+    def rescale(name, conv, activations):
+        (x,) = activations
         scale = x.mean().clamp_min(1e-6)
         conv.weight /= scale
-        x = x / scale
+        return [x / scale]
+
+    network.walk([network.prepare(x)], rescale)

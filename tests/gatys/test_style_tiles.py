@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-import largestyle.gatys.method as method_module
+import largestyle.gatys.targets as targets_module
 from largestyle.config.settings import make_config
 from largestyle.engine.engine import Engine
 from largestyle.core.vgg import halo
@@ -46,13 +46,13 @@ def test_tiled_gram_equals_untiled_in_float64(network, shape, core):
 
 def test_engine_tiles_the_style_forward_when_over_budget(monkeypatch):
     cores = []
-    real = method_module.style_targets
+    real = targets_module.style_targets
 
     def spy(network, image, layers, core=None):
         cores.append(core)
         return real(network, image, layers, core)
 
-    monkeypatch.setattr(method_module, "style_targets", spy)
+    monkeypatch.setattr(targets_module, "style_targets", spy)
     style = torch.rand(3, 64, 64)
     for budget in ("1MB", None):
         config = make_config(target_size=64, iterations=1, first_level_factor=1, max_memory=budget, tile_size=32)

@@ -1,0 +1,32 @@
+"""What a user should know before a render starts: untrained weights, tiles over budget, a small style image."""
+
+from __future__ import annotations
+
+from ..config.settings import RenderConfig
+from ..core.messages import Notice
+from ..core.units import format_bytes
+from ..geometry.pyramid import style_side
+from ..network.weights import RANDOM_WEIGHTS_WARNING, WeightsInfo
+from .events import LevelPlan
+
+
+def render_notices(config: RenderConfig, info: WeightsInfo | None, levels: tuple[LevelPlan, ...], budget: int,
+                   style_shape: tuple[int, int], height: int, width: int) -> list[Notice]:
+    """The notices for a height x width render of these levels with a style image of ``style_shape``."""
+    notices = []
+    if info is not None and info.is_random and config.weights != "random":
+        notices.append(Notice("random-weights", RANDOM_WEIGHTS_WARNING))
+    for level in levels:
+        if level.tiled_bytes and level.tiled_bytes > budget:
+            notices.append(Notice("tile-over-budget", (
+                f"level {level.index + 1}: {level.tile_size} px tiles need about "
+                f"{format_bytes(level.tiled_bytes)}, more than the {format_bytes(budget)} budget; "
+                "a smaller --tile-size (or none, to size tiles from the budget) is safer")))
+    needed = style_side(config, height, width)
+    if max(style_shape) < needed:
+        notices.append(Notice("style-upscaled", (
+            f"the style image is {style_shape[1]}x{style_shape[0]} px; at --style-scale "
+            f"{config.style_scale:g} the {width}x{height} px output needs it {needed} px on the long "
+            f"side, so its texture is enlarged {needed / max(style_shape):.1f}x and will look blurry; "
+            f"use a style image of at least {needed} px, or a lower --style-scale")))
+    return notices
