@@ -2,7 +2,7 @@
 
 Prints JSON. The loss here is a cheap quadratic, so the time is the optimiser's own work
 (the two-loop recursion over the history, the line search's vector updates); each round
-runs it in RAM and then with ``MappedCanvases`` files, back to back, and the median
+runs it in RAM and then with ``MappedBuffers`` files, back to back, and the median
 per-round ratio is reported. One real loss evaluation at the same size puts it in scale.
 The files sit in the page cache unless RAM is short, so this measures the mapping's
 overhead, not the disk.
@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from largestyle.gatys.lossweights import resolve_loss_weights
-from largestyle.engine.buffers import MappedCanvases
+from largestyle.engine.buffers import MappedBuffers
 from largestyle.config.settings import make_config
 from largestyle.engine.engine import Engine
 from largestyle.gatys.objective import LossTerms, Objective
@@ -62,7 +62,7 @@ def main() -> None:
         for _ in range(args.rounds):
             ram_seconds.append(timed(lambda: minimize(objective, start, args.evaluations, args.history)))
             with tempfile.TemporaryDirectory(dir=Path.cwd()) as folder:
-                canvases = MappedCanvases(Path(folder))
+                canvases = MappedBuffers(Path(folder))
                 mapped_seconds.append(timed(lambda: minimize(
                     objective, start, args.evaluations, args.history,
                     allocate=lambda like: canvases.empty(like.shape, like.dtype, mapped=True))))

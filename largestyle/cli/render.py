@@ -43,7 +43,7 @@ def run_plan(args: argparse.Namespace) -> int:
 def plan_text(content_path, style_path, config, content_size: tuple[int, int] | None = None) -> str:
     """The plan of one render; ``content_size`` is the content's (width, height) when the caller
     has already probed both images (a batch's dry run probes each file once)."""
-    from ..engine.buffers import MappedCanvases
+    from ..engine.buffers import MappedBuffers
     from ..engine.engine import Engine
     from ..core.vgg import halo
     from ..io.read import probe_size
@@ -57,7 +57,7 @@ def plan_text(content_path, style_path, config, content_size: tuple[int, int] | 
     else:
         width, height = content_size
     # Plans as a render would, with a job directory for buffers larger than --max-ram (planning maps nothing).
-    engine = Engine(config, canvases=MappedCanvases(Path(".")))
+    engine = Engine(config, buffers=MappedBuffers(Path(".")))
     levels, budget = engine.plan(height, width)
     size = describe_size(*output_frame(config, height, width)[0], config.dpi)
     # The calibration runs (and loads the network) once per device and network in a process.

@@ -1,8 +1,8 @@
 """Where a level's large buffers live: RAM, or memory-mapped files when RAM is short.
 
-The engine asks a ``Canvases`` store for the level-sized buffers it keeps (the image,
+The engine asks a ``LevelBuffers`` store for the level-sized buffers it keeps (the image,
 the L-BFGS point, direction, history and best point, blend canvases and accumulators).
-``Canvases`` allocates them in RAM; ``MappedCanvases`` backs each by a file in a folder
+``LevelBuffers`` allocates them in RAM; ``MappedBuffers`` backs each by a file in a folder
 (the job directory), so the operating system pages them between disk and RAM and a
 level larger than RAM still runs. The values computed are the same either way.
 """
@@ -20,7 +20,7 @@ from ..core.units import format_bytes
 from ..core.errors import LargestyleError
 
 
-class Canvases:
+class LevelBuffers:
     """Level buffers in RAM (on ``device``)."""
 
     maps = False  # whether buffers can live in files
@@ -41,7 +41,7 @@ class Canvases:
         """The level is over: drop its files (tensors still mapped stay valid until freed)."""
 
 
-class MappedCanvases(Canvases):
+class MappedBuffers(LevelBuffers):
     """Buffers asked for as ``mapped`` are files in ``folder``, mapped shared into memory."""
 
     maps = True

@@ -20,7 +20,7 @@ from ..gatys.method import GatysMethod
 from ..geometry.pyramid import crop, output_frame, resize
 from ..network.vgg import VGG19Features
 from .blend import run_blend
-from .buffers import Canvases
+from .buffers import LevelBuffers
 from .checkpoints import CheckpointPolicy, Checkpoints, RenderInterrupted
 from .memory import MemoryModel, is_out_of_memory, memory_budget, resolve_device
 from .method import Method
@@ -51,11 +51,11 @@ class Engine:
     def __init__(self, config: RenderConfig, callback: ev.Callback | None = None,
                  network: VGG19Features | None = None, checkpoints: Checkpoints | None = None,
                  should_stop: Callable[[], bool] | None = None, policy: CheckpointPolicy | None = None,
-                 canvases: Canvases | None = None, method: Method | None = None, budgets: Budgets | None = None):
+                 buffers: LevelBuffers | None = None, method: Method | None = None, budgets: Budgets | None = None):
         self.config = config
         self.method = method or GatysMethod(config, network)
         self.checkpoints = checkpoints or Checkpoints()  # by default, keeps nothing
-        self.canvases = canvases or Canvases()  # by default, in RAM only
+        self.buffers = buffers or LevelBuffers()  # by default, in RAM only
         self.should_stop = should_stop or (lambda: False)
         self.policy = policy or CheckpointPolicy()
         self.device = resolve_device(config.device)
@@ -92,7 +92,7 @@ class Engine:
 
     @property
     def planner(self) -> Planner:
-        return Planner(self.config, self.memory, self.budgets, halo(self.layers), self.canvases.maps,
+        return Planner(self.config, self.memory, self.budgets, halo(self.layers), self.buffers.maps,
                        self.device.type == "cpu")
 
     def plan(self, height: int, width: int,
@@ -131,7 +131,7 @@ class Engine:
             image, n, levels = self._run_level(levels, position, budget, level_content, targets,
                                                self._start(image, level_content, level))
             used += n
-            self.canvases.release()
+            self.buffers.release()
             self.checkpoints.finished_level(level.index + 1, image)
             self.checkpoints.discard(progress_key(level.index))
             self.emit(ev.LevelFinished(level.index, time.perf_counter() - level_started))
@@ -143,7 +143,7 @@ class Engine:
         level = levels[position]
         while True:
             context = LevelContext(level, self.method, content, targets, self.device, self.checkpoints,
-                                   self.canvases, self.policy, self.should_stop, self.emit)
+                                   self.buffers, self.policy, self.should_stop, self.emit)
             try:
                 return (*RUNNERS[level.mode](context, start), levels)
             except (MemoryError, RuntimeError) as exc:

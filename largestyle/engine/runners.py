@@ -13,7 +13,7 @@ from typing import Callable
 import torch
 
 from . import events as ev
-from .buffers import Canvases
+from .buffers import LevelBuffers
 from .checkpoints import CheckpointPolicy, Checkpoints, RenderInterrupted
 from .method import Method
 from .records import LevelProgress, load_progress, save_progress
@@ -29,7 +29,7 @@ class LevelContext:
     targets: object  # the method's targets for this level
     device: torch.device
     checkpoints: Checkpoints
-    buffers: Canvases
+    buffers: LevelBuffers
     policy: CheckpointPolicy
     should_stop: Callable[[], bool]
     emit: ev.Callback

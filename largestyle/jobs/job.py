@@ -19,7 +19,7 @@ from ..core.atomic import remove_stale_temporaries, storage_problem, write_bytes
 from ..core.errors import LargestyleError
 from ..core.pathsafety import check_render_paths
 from ..engine import events as ev
-from ..engine.buffers import MappedCanvases
+from ..engine.buffers import MappedBuffers
 from ..engine.checkpoints import CheckpointPolicy, RenderInterrupted
 from ..engine.engine import Engine
 from ..io.inputs import Inputs, load_inputs, output_alpha
@@ -42,7 +42,7 @@ class _Render:
     config: RenderConfig
     inputs: Inputs
     engine: Engine
-    canvases: MappedCanvases
+    buffers: MappedBuffers
     record: dict
 
     @property
@@ -101,21 +101,21 @@ def _prepare(content: Path, style: Path, output: Path, config: RenderConfig, job
         inputs_by_role["weights file"] = Path(config.weights)
     check_render_paths(inputs_by_role, output, job.path)
     inputs = load_inputs(content, style, config)
-    canvases = MappedCanvases(job.path / layout.CANVAS_DIR)
-    engine = Engine(config, emit, checkpoints=job, should_stop=should_stop, policy=policy, canvases=canvases)
+    buffers = MappedBuffers(job.path / layout.CANVAS_DIR)
+    engine = Engine(config, emit, checkpoints=job, should_stop=should_stop, policy=policy, buffers=buffers)
     engine.network  # loads the weights: their hash is part of the record
     if not job.has_checkpoints():  # a resume keeps the plan it saved
         engine.plan(*inputs.content.shape[-2:], tuple(inputs.style.shape[-2:]))
     record = job_record(content, style, output, config, engine.weights_info,
                         _input_sha256(content, "content"), _input_sha256(style, "style"))
-    return _Render(job, output, config, inputs, engine, canvases, record)
+    return _Render(job, output, config, inputs, engine, buffers, record)
 
 
 def _remove_leftovers(render: _Render) -> None:
     """What a killed run left: temporary files, and the buffers it had mapped."""
     layout.remove_leftovers(render.job.path)
     remove_stale_temporaries(render.output)
-    render.canvases.clear()
+    render.buffers.clear()
 
 
 def _start(render: _Render, lock: JobLock, events: list, emit: ev.Callback) -> bool:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from largestyle.engine import events as ev
-from largestyle.engine.buffers import Canvases, MappedCanvases
+from largestyle.engine.buffers import LevelBuffers, MappedBuffers
 from largestyle.engine.checkpoints import CheckpointPolicy, MemoryCheckpoints, RenderInterrupted
 from largestyle.config.settings import make_config
 from largestyle.engine.engine import Engine
@@ -29,7 +29,7 @@ def inputs():
     return torch.rand(3, 30, 50, generator=generator), torch.rand(3, 32, 32, generator=generator)
 
 
-class CountingCanvases(MappedCanvases):
+class CountingBuffers(MappedBuffers):
     """Mapped canvases that remember how many files and bytes they made."""
 
     def __init__(self, folder):
@@ -44,7 +44,7 @@ class CountingCanvases(MappedCanvases):
 
 
 def test_mapped_buffer_is_a_file_in_the_folder_until_released(tmp_path):
-    canvases = MappedCanvases(tmp_path / "canvases")
+    canvases = MappedBuffers(tmp_path / "canvases")
     buffer = canvases.empty((2, 3), mapped=True)
     buffer.copy_(torch.arange(6.0).view(2, 3))
     (path,) = (tmp_path / "canvases").iterdir()
@@ -63,7 +63,7 @@ def test_full_disk_is_a_clear_error_and_leaves_no_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "posix_fallocate", no_space)
     with pytest.raises(LargestyleError, match="No space left on device.*--job-dir") as error:
-        MappedCanvases(tmp_path).empty((1000, 1000), mapped=True)
+        MappedBuffers(tmp_path).empty((1000, 1000), mapped=True)
     assert "\n" not in str(error.value)
     assert list(tmp_path.iterdir()) == []
 
@@ -79,7 +79,7 @@ def test_lbfgs_with_mapped_vectors_equals_lbfgs_in_ram(tmp_path):
 
     start = torch.zeros(300)
     in_ram = minimize(value_and_grad, start, 30, history_size=4)
-    canvases = CountingCanvases(tmp_path)
+    canvases = CountingBuffers(tmp_path)
     mapped = minimize(value_and_grad, start, 30, history_size=4,
                       allocate=lambda like: canvases.empty(like.shape, like.dtype, mapped=True))
     assert torch.equal(in_ram[0], mapped[0]) and in_ram[2] == mapped[2]
@@ -92,8 +92,8 @@ def test_tiny_ram_budget_maps_the_level_and_renders_the_same(mode, tmp_path):
     content, style = inputs()
     config = make_config(**SHALLOW, **MODES[mode])
     in_ram = Engine(config).render(content, style)
-    canvases = CountingCanvases(tmp_path / "canvases")
-    engine = Engine(make_config(**SHALLOW, **MODES[mode], max_ram="1KB"), canvases=canvases)
+    canvases = CountingBuffers(tmp_path / "canvases")
+    engine = Engine(make_config(**SHALLOW, **MODES[mode], max_ram="1KB"), buffers=canvases)
     (level,) = engine.plan(*content.shape[-2:])[0]
     assert (level.mode, level.mapped) == (mode, True)
     assert "memory-mapped files" in level.placement
@@ -104,14 +104,14 @@ def test_tiny_ram_budget_maps_the_level_and_renders_the_same(mode, tmp_path):
 
 def test_in_ram_store_never_maps(tmp_path):
     content, _ = inputs()
-    engine = Engine(make_config(**SHALLOW, **MODES["exact"], max_ram="1KB"), canvases=Canvases())
+    engine = Engine(make_config(**SHALLOW, **MODES["exact"], max_ram="1KB"), buffers=LevelBuffers())
     (level,) = engine.plan(*content.shape[-2:])[0]
     assert not level.mapped
 
 
 def test_auto_tiling_prefers_blend_to_mapped_exact(tmp_path):
     engine = Engine(make_config(**SHALLOW, target_size=224, max_memory="1MB", tile_size=96, max_ram="1KB"),
-                    canvases=MappedCanvases(tmp_path))
+                    buffers=MappedBuffers(tmp_path))
     (level,) = engine.plan(30, 50)[0]
     assert (level.mode, level.mapped) == ("blend", True)
 
@@ -119,12 +119,12 @@ def test_auto_tiling_prefers_blend_to_mapped_exact(tmp_path):
 def test_mapped_exact_level_stopped_and_resumed_is_bit_identical(tmp_path):
     content, style = inputs()
     config = make_config(**SHALLOW, **MODES["exact"], max_ram="1KB")
-    straight = Engine(config, canvases=MappedCanvases(tmp_path / "a")).render(content, style)
+    straight = Engine(config, buffers=MappedBuffers(tmp_path / "a")).render(content, style)
     checkpoints, seen = MemoryCheckpoints(), []
     engine = Engine(config, lambda event: seen.append(event) if isinstance(event, ev.Evaluation) else None,
                     checkpoints=checkpoints, should_stop=lambda: len(seen) >= 3,
-                    policy=CheckpointPolicy(evaluations=1), canvases=MappedCanvases(tmp_path / "b"))
+                    policy=CheckpointPolicy(evaluations=1), buffers=MappedBuffers(tmp_path / "b"))
     with pytest.raises(RenderInterrupted):
         engine.render(content, style)
-    resumed = Engine(config, checkpoints=checkpoints, canvases=MappedCanvases(tmp_path / "b")).render(content, style)
+    resumed = Engine(config, checkpoints=checkpoints, buffers=MappedBuffers(tmp_path / "b")).render(content, style)
     assert torch.equal(resumed, straight)
