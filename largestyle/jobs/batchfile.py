@@ -23,6 +23,7 @@ from . import batchlimits
 from .batchcheck import check_outputs_differ, check_paths
 from .batchread import check_shape, read_text
 from .batchsource import Source, bounded
+from .spelling import respelled
 from .expand import check_defaults, expand_job
 from .jobspec import JobSpec
 
@@ -42,7 +43,7 @@ def load_batch(path) -> list[JobSpec]:
     index = _index_of(file, shown)
     src = Source(shown, text)
     check_shape(text, src)
-    data = _parse(text, src)
+    data = respelled(_parse(text, src), src)
     base = file.absolute().parent
     defaults = check_defaults(data, src)
     specs = _expand(data, src, defaults, base)

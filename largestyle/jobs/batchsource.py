@@ -60,7 +60,9 @@ class Source:
                 break  # [job.vary] and the like still belong to the job
             block.append((number, line))
         for key in keys:
-            pattern = re.compile(r"^\s*" + r"\s*\.\s*".join(map(re.escape, key.split("."))) + r"\s*=")
+            # A key may be written with dashes for underscores (the command line's spelling).
+            parts = (re.escape(part).replace("_", "[-_]") for part in key.split("."))
+            pattern = re.compile(r"^\s*" + r"\s*\.\s*".join(parts) + r"\s*=")
             for number, line in block:
                 if pattern.match(line):
                     return number

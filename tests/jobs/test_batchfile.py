@@ -326,3 +326,65 @@ def test_missing_and_unreadable_file(tmp_path):
     assert "cannot read batch file" in error_of(tmp_path)
     (tmp_path / "binary.toml").write_bytes(b"\xff\xfe\x00")
     assert "not UTF-8" in error_of(tmp_path / "binary.toml")
+
+
+def test_keys_may_be_spelled_as_on_the_command_line(tmp_path):
+    dashed = write(tmp_path, """
+        [defaults]
+        target-size = 1024
+        output-dir = "renders"
+
+        [[job]]
+        content = "photos/cat.jpg"
+        style = "art/starry.jpg"
+        style-weight = 5.0
+        vary = { tv-weight = [1.0, 2.0] }
+
+        [[job]]
+        content = "photos/dog.jpg"
+        style = "art/starry.jpg"
+        job-dir = "work/dog"
+    """, name="dashed.toml")
+    plain = write(tmp_path, """
+        [defaults]
+        target_size = 1024
+        output_dir = "renders"
+
+        [[job]]
+        content = "photos/cat.jpg"
+        style = "art/starry.jpg"
+        style_weight = 5.0
+        vary = { tv_weight = [1.0, 2.0] }
+
+        [[job]]
+        content = "photos/dog.jpg"
+        style = "art/starry.jpg"
+        job_dir = "work/dog"
+    """, name="plain.toml")
+    assert [(job.options, job.output, job.job_dir) for job in load_batch(dashed)] == \
+        [(job.options, job.output, job.job_dir) for job in load_batch(plain)]
+    jobs = load_batch(dashed)
+    assert jobs[1].options == {"target_size": 1024, "style_weight": 5.0, "tv_weight": 2.0}
+    assert jobs[0].output.parent == (tmp_path / "renders").resolve()
+    assert jobs[2].job_dir == (tmp_path / "work/dog").resolve()
+
+
+def test_a_key_in_both_spellings_is_refused_with_its_line(tmp_path):
+    path = write(tmp_path, """
+        [[job]]
+        content = "photos/cat.jpg"
+        style = "art/starry.jpg"
+        target_size = 512
+        target-size = 1024
+    """)
+    assert error_of(path) == f"{path}:5: target_size is set twice, as target_size and as target-size; keep one"
+
+
+def test_an_unknown_dashed_key_is_named_as_written(tmp_path):
+    path = write(tmp_path, """
+        [[job]]
+        content = "photos/cat.jpg"
+        style = "art/starry.jpg"
+        target-sise = 1024
+    """)
+    assert error_of(path) == f"{path}:4: unknown option 'target-sise' (did you mean target_size?)"
