@@ -12,7 +12,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "largestyle"
 
 # Each package may import from its own modules and from packages of a lower tier only.
-TIERS = {"core": 0, "geometry": 1, "config": 2, "io": 3, "network": 3, "gatys": 4, "engine": 5,
+TIERS = {"core": 0, "geometry": 1, "config": 2, "io": 3, "network": 3, "imaging": 3, "gatys": 4, "engine": 5,
          "jobs": 6, "api": 6, "cli": 7}
 MAX_MODULE_LINES = 300
 MAX_FUNCTION_LINES = 60

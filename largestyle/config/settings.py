@@ -34,6 +34,8 @@ MAX_SIDE = 1 << 17
 MAX_WEIGHT = 1e12
 # Seeds are what torch.Generator.manual_seed takes without wrapping.
 MAX_SEED = 2**63 - 1
+# Evaluations over which --tolerance measures a level's relative improvement.
+CONVERGENCE_WINDOW = 10
 # Default memory budgets: shares of the free GPU memory, or of the RAM available on the CPU.
 CUDA_FREE_SHARE = 0.8
 CPU_RAM_SHARE = 0.5
@@ -61,6 +63,11 @@ class RenderConfig:
     style_layer_weights: tuple[float, ...] | None = _opt(
         None, "relative weight of each style layer (default: equal)", list=True)
     init: str = _opt("content", "start of the first level", choices=("content", "noise"))
+    optimizer: str = _opt("lbfgs", "optimiser of each level: lbfgs, or adam (first-order, steps of --learning-rate)",
+                          choices=("lbfgs", "adam"))
+    learning_rate: float = _opt(0.02, "Adam's step size, in image units (pixels in [0, 1]); only with --optimizer adam")
+    tolerance: float = _opt(0.0, "a level ends early once its loss has improved by less than this fraction over "
+                                 f"the last {CONVERGENCE_WINDOW} evaluations (0: every level runs all its --iterations)")
     pooling: str = _opt("avg", "VGG-19 pooling", choices=("avg", "max"))
     iterations: int = _opt(100, "loss evaluations per level (per tile and pass when tiled)")
     first_level_factor: int = _opt(3, "the first (smallest) level gets this many times --iterations")
@@ -95,6 +102,12 @@ class RenderConfig:
                       choices=("keep", "composite"))
     max_input_pixels: int = _opt(1_000_000_000, "largest input image accepted, in pixels (width x height); "
                                                 "larger files are refused before decoding")
+    preserve_colors: str = _opt(
+        "none", "keep the content's colours: luminance (the render's luminance with the content's chroma, in YIQ) or "
+                "histogram (the style image's colours matched to the content's mean and covariance first)",
+        choices=("none", "luminance", "histogram"))
+    remove_noise: float = _opt(0.0, "after rendering, total-variation denoising of this weight (scikit-image's "
+                                    "denoise_tv_chambolle, e.g. 0.02; 0: off)", output=True)
     seed: int = _opt(0, "seed for noise initialisation")
     device: str = _opt("auto", "auto, cpu, cuda or cuda:N")
     weights: str | None = _opt(
@@ -135,6 +148,16 @@ class RenderConfig:
             value = getattr(self, name)
             if value is not None and not 0 <= value <= MAX_WEIGHT:
                 _bad(f"--{name.replace('_', '-')} must be between 0 and {MAX_WEIGHT:g}, got {value:g}")
+        for name in ("learning_rate", "tolerance", "remove_noise"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                _bad(f"--{name.replace('_', '-')} must be a finite number, got {value!r}")
+        if not 0 < self.learning_rate <= 1:
+            _bad(f"--learning-rate must be above 0 and at most 1, got {self.learning_rate:g}")
+        if not 0 <= self.tolerance < 1:
+            _bad(f"--tolerance must be at least 0 and below 1, got {self.tolerance:g}")
+        if not 0 <= self.remove_noise <= 10:
+            _bad(f"--remove-noise must be from 0 (off) to 10, got {self.remove_noise:g}")
         if not 0 < self.style_scale <= 64:
             _bad(f"--style-scale must be above 0 and at most 64, got {self.style_scale:g}")
 
@@ -180,7 +203,8 @@ class RenderConfig:
                      f"{MAX_SIDE}; choose a smaller --print-size or a lower --dpi")
 
     def _check_choices(self) -> None:
-        for name in ("init", "pooling", "tiling", "weights_format", "print_fit", "alpha", "bit_depth"):
+        for name in ("init", "optimizer", "preserve_colors", "pooling", "tiling", "weights_format", "print_fit",
+                     "alpha", "bit_depth"):
             choices = _FIELDS[name].metadata["choices"]
             if getattr(self, name) not in choices + ((None,) if name == "weights_format" else ()):
                 _bad(f"--{name} must be one of {', '.join(choices)}")
