@@ -28,6 +28,7 @@ class ProgressPrinter:
         self.last_log = time.monotonic()
         self.levels = 1
         self.where = ""
+        self.finished: list[ev.OptimisationFinished] = []  # the current level's optimisations
         self.held: list[str] = []  # Info lines, shown once the render starts (not before an error)
 
     def write(self, line: str) -> None:
@@ -68,6 +69,7 @@ class ProgressPrinter:
 
     def _on_LevelStarted(self, event: ev.LevelStarted):
         self.where = f"level {event.level.index + 1}/{event.count}"
+        self.finished.clear()
         self._describe()
 
     def _on_TileStarted(self, event: ev.TileStarted):
@@ -98,6 +100,7 @@ class ProgressPrinter:
         self._advance(event.work, event.loss, f"{event.evaluation}/{event.budget}")
 
     def _on_OptimisationFinished(self, event: ev.OptimisationFinished):
+        self.finished.append(event)
         if event.skipped:  # converged early: keep the bar's total honest
             self._advance(event.skipped * event.work, event.loss, f"{event.evaluations}/{event.evaluations}")
 
@@ -110,11 +113,24 @@ class ProgressPrinter:
             self.write(f"level {event.level + 1}/{self.levels}: resumed after {event.evaluations} evaluations")
 
     def _on_LevelFinished(self, event: ev.LevelFinished):
-        if self.bar is None:
-            self.write(f"level {event.level + 1}/{self.levels} done in {format_duration(event.seconds)}")
+        self.write(f"level {event.level + 1}/{self.levels} done in {format_duration(event.seconds)}"
+                   + convergence(self.finished))
 
     def _on_RenderFinished(self, event: ev.RenderFinished):
         if self.bar is not None:
             self.bar.close()
             self.bar = None
         self.write(f"rendered in {format_duration(event.seconds)} ({event.evaluations} loss evaluations)")
+
+
+def convergence(finished: list[ev.OptimisationFinished]) -> str:
+    """How a level's optimisations ended: converged early, or at their --iterations cap."""
+    if not finished:
+        return ""
+    if len(finished) == 1:
+        (one,) = finished
+        budget = one.evaluations + one.skipped
+        return (f": converged after {one.evaluations} of {budget} evaluations" if one.converged
+                else f": all {budget} evaluations (the --iterations cap)")
+    early = sum(one.converged for one in finished)
+    return f": {early} of {len(finished)} tiles converged early, {sum(one.evaluations for one in finished)} evaluations"

@@ -114,6 +114,11 @@ class OptimisationFinished:
     pass_index: int = 0
     tile: int = 0
 
+    @property
+    def converged(self) -> bool:
+        """Ended before its budget: the loss stopped improving (--tolerance) or reached a stationary point."""
+        return self.skipped > 0
+
 
 @dataclass(frozen=True)
 class LevelFinished:

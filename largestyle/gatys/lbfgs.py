@@ -9,17 +9,14 @@ if never interrupted. ``tests/gatys/test_lbfgs.py`` checks the iterates against 
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import torch
 from torch.optim.lbfgs import _strong_wolfe
 
+from .evaluator import Evaluator, Finished, OnEvaluation, ValueAndGrad
 from .objective import LossTerms
-
-ValueAndGrad = Callable[[torch.Tensor], tuple[LossTerms, torch.Tensor]]
-OnEvaluation = Callable[[int, LossTerms], None]
 # Called at every iteration boundary with a function returning the live state; it may
 # save that state, or raise to stop (the saved state then resumes the run exactly).
 OnIteration = Callable[[Callable[[], "LbfgsState"]], None]
@@ -52,19 +49,6 @@ class _Vectors:
         return None if vector is None else self.take().copy_(vector)
 
 
-class NonFiniteLoss(FloatingPointError):
-    """The loss or its gradient became NaN or infinite; ``terms`` says which term, ``used`` when."""
-
-    def __init__(self, terms: LossTerms, used: int, gradient: bool = False):
-        what = "gradient" if gradient else "loss"
-        super().__init__(f"{what} became non-finite after {used} evaluations ({terms})")
-        self.terms, self.used, self.gradient = terms, used, gradient
-
-
-class _BudgetSpent(Exception):
-    """Raised inside an evaluation to stop exactly at the budget."""
-
-
 @dataclass
 class LbfgsState:
     """Everything L-BFGS carries between iterations, plus the evaluation count and best point.
@@ -88,6 +72,7 @@ class LbfgsState:
     old_stps: list[torch.Tensor] = field(default_factory=list)
     ro: list[torch.Tensor] = field(default_factory=list)
     h_diag: float | torch.Tensor = 1.0
+    recent: list[float] = field(default_factory=list)  # the best loss of the last evaluations, for --tolerance
 
     def _map(self, change) -> LbfgsState:
         """This state with ``change`` applied to every tensor, in lists too."""
@@ -112,7 +97,8 @@ class LbfgsState:
 def minimize(value_and_grad: ValueAndGrad, start: torch.Tensor, evaluations: int,
              history_size: int = 16, on_evaluation: OnEvaluation | None = None,
              state: LbfgsState | None = None, on_iteration: OnIteration | None = None,
-             allocate: Allocate | None = None) -> tuple[torch.Tensor, LossTerms, int]:
+             allocate: Allocate | None = None, tolerance: float = 0.0,
+             window: int = 10) -> tuple[torch.Tensor, LossTerms, int]:
     """Minimise from ``start`` (or continue ``state``) with at most ``evaluations`` evaluations.
 
     Returns (best image, its loss terms, evaluations used). The best evaluated
@@ -124,43 +110,25 @@ def minimize(value_and_grad: ValueAndGrad, start: torch.Tensor, evaluations: int
     shape = start.shape
     vectors = _Vectors(allocate or (lambda like: torch.empty_like(like, memory_format=torch.contiguous_format)),
                        start.detach().reshape(-1))
-    counter = {"used": state.used if state else 0}
-    best: dict = {"x": vectors.adopt(state.best_x) if state else None, "terms": state.best_terms if state else None}
-
-    def evaluate(flat: torch.Tensor) -> tuple[float, torch.Tensor]:
-        if counter["used"] >= evaluations:
-            raise _BudgetSpent
-        with torch.enable_grad():  # the iteration runs without autograd; the loss needs it
-            terms, grad = value_and_grad(flat.view(shape))
-        counter["used"] += 1
-        if not math.isfinite(terms.total):
-            raise NonFiniteLoss(terms, counter["used"])
-        if not torch.isfinite(grad).all():
-            raise NonFiniteLoss(terms, counter["used"], gradient=True)
-        if best["terms"] is None or terms.total < best["terms"].total:
-            best["x"] = (best["x"] if best["x"] is not None else vectors.take()).copy_(flat)
-            best["terms"] = terms
-        if on_evaluation is not None:
-            on_evaluation(counter["used"], terms)
-        return terms.total, grad.reshape(-1)
-
+    evaluate = Evaluator(value_and_grad, shape, evaluations, on_evaluation, vectors.take, tolerance, window,
+                         *((state.used, vectors.adopt(state.best_x), state.best_terms, state.recent) if state else ()))
     try:
         if state is None:
             x = vectors.take().copy_(start.detach().reshape(-1))
             loss, grad = evaluate(x)
-            state = LbfgsState(x, loss, grad, counter["used"], best["x"], best["terms"])
+            state = LbfgsState(x, loss, grad, evaluate.used, evaluate.best_x, evaluate.best_terms)
         else:
             state = replace(state, **{name: vectors.adopt(getattr(state, name)) for name in ("x", "d", "prev_grad")},
                             old_dirs=[vectors.adopt(v) for v in state.old_dirs],
                             old_stps=[vectors.adopt(v) for v in state.old_stps])
-        _iterate(state, evaluate, evaluations, history_size, counter, best, on_iteration, vectors)
-    except _BudgetSpent:
+        _iterate(state, evaluate, evaluations, history_size, on_iteration, vectors)
+    except Finished:
         pass
-    return best["x"].view(shape), best["terms"], counter["used"]
+    return evaluate.best_x.view(shape), evaluate.best_terms, evaluate.used
 
 
 @torch.no_grad()
-def _iterate(s: LbfgsState, evaluate, evaluations: int, history_size: int, counter: dict, best: dict,
+def _iterate(s: LbfgsState, evaluate: Evaluator, evaluations: int, history_size: int,
              on_iteration: OnIteration | None, vectors: _Vectors) -> None:
     """PyTorch's L-BFGS loop with tolerances of zero, over ``s`` in place.
 
@@ -172,7 +140,7 @@ def _iterate(s: LbfgsState, evaluate, evaluations: int, history_size: int, count
 
     def snapshot() -> LbfgsState:
         """The live state, valid until the iteration goes on: save it at once."""
-        s.used, s.best_x, s.best_terms = counter["used"], best["x"], best["terms"]
+        s.used, s.best_x, s.best_terms, s.recent = evaluate.used, evaluate.best_x, evaluate.best_terms, evaluate.recent
         return s
 
     while s.iteration < evaluations:
@@ -193,7 +161,7 @@ def _iterate(s: LbfgsState, evaluate, evaluations: int, history_size: int, count
         slope = s.grad.dot(d)
         if slope > 0:  # not a descent direction: nothing more to gain
             return
-        used_before = counter["used"]
+        used_before = evaluate.used
         trial = vectors.take()
 
         def along(x, step, direction):
@@ -204,7 +172,7 @@ def _iterate(s: LbfgsState, evaluate, evaluations: int, history_size: int, count
         # The new point goes into the trial vector (free again) and the old point is given back.
         s.x, spent = torch.add(s.x, d, alpha=s.t, out=trial), s.x
         vectors.give(spent)
-        if counter["used"] >= max_eval or torch.mul(d, s.t, out=scratch).abs_().max() <= 0:
+        if evaluate.used >= max_eval or torch.mul(d, s.t, out=scratch).abs_().max() <= 0:
             return
 
 

@@ -6,14 +6,16 @@ import math
 
 import torch
 
-from ..config.settings import RenderConfig
+from ..config.settings import CONVERGENCE_WINDOW, RenderConfig
 from ..core.errors import LargestyleError
 from ..core.vgg import MIN_SIDE, deepest_of, halo
 from ..geometry.pyramid import fit_long_side, fit_short_side, resize
 from ..network.flavours import FLAVOURS
 from ..network.vgg import VGG19Features
 from ..network.weights import WeightsInfo, load_network
-from .lbfgs import LbfgsState, NonFiniteLoss, minimize
+from .adam import AdamState, minimize_adam
+from .evaluator import NonFiniteLoss
+from .lbfgs import LbfgsState, minimize
 from .lossweights import LossWeights, resolve_loss_weights
 from .objective import Objective
 from . import targets  # looked up at call time, so a test can watch them where they are defined
@@ -74,14 +76,21 @@ class GatysMethod:
     def windowed_objective(self, content: torch.Tensor, style, core: int, cache_content: bool) -> TiledObjective:
         return TiledObjective(self.network, self.weights, content, style, core, cache_content=cache_content)
 
-    def restore(self, plain: dict, device: torch.device) -> LbfgsState:
-        return LbfgsState.from_plain(plain).to(device)
+    def restore(self, plain: dict, device: torch.device) -> LbfgsState | AdamState:
+        kind = AdamState if self.config.optimizer == "adam" else LbfgsState
+        return kind.from_plain(plain).to(device)
 
     def minimize(self, objective, start: torch.Tensor, evaluations: int, where: str, on_evaluation, state,
                  on_iteration, allocate):
+        """--optimizer's minimiser; both stop early at --tolerance and refuse a non-finite loss with its term."""
+        cfg = self.config
+        stop = dict(tolerance=cfg.tolerance, window=CONVERGENCE_WINDOW)
         try:
-            return minimize(objective.value_and_grad, start, evaluations, self.config.history_size, on_evaluation,
-                            state, on_iteration, allocate)
+            if cfg.optimizer == "adam":
+                return minimize_adam(objective.value_and_grad, start, evaluations, cfg.learning_rate, on_evaluation,
+                                     state, on_iteration, allocate, **stop)
+            return minimize(objective.value_and_grad, start, evaluations, cfg.history_size, on_evaluation,
+                            state, on_iteration, allocate, **stop)
         except NonFiniteLoss as exc:
             raise LargestyleError(self._non_finite(exc, where)) from None
 

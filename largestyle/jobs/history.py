@@ -25,6 +25,8 @@ class History:
     infos: list[str] = field(default_factory=list)  # what was done to the inputs, the output's size
     level_seconds: dict[int, float] = field(default_factory=dict)
     level_evaluations: Counter = field(default_factory=Counter)
+    level_optimisations: Counter = field(default_factory=Counter)  # a whole level's one, or each blend tile's
+    level_converged: Counter = field(default_factory=Counter)  # of those, how many ended before their cap
     points: dict[str, list[tuple[int, float]]] = field(default_factory=lambda: {t: [] for t in LOSS_TERMS})
     boundaries: list[tuple[int, int]] = field(default_factory=list)  # (evaluation count, level index)
     resumes: list[int] = field(default_factory=list)  # evaluation counts where a resume happened
@@ -83,7 +85,10 @@ def summarise_events(events: list[dict]) -> History:
         elif kind == "OptimisationFinished":
             used = as_int(event.get("evaluations"), since)
             history.evaluations += max(0, used - since)  # in case some Evaluation lines were lost
-            history.level_evaluations[as_int(event.get("level"), -1)] += max(used, since)
+            level = as_int(event.get("level"), -1)
+            history.level_evaluations[level] += max(used, since)
+            history.level_optimisations[level] += 1
+            history.level_converged[level] += as_int(event.get("skipped"), 0) > 0
             since = 0
             if _mode(history, event.get("level")) == "blend":
                 _add_points(history, event.get("loss"))

@@ -153,7 +153,7 @@ def _levels_section(job_dir: Path, assets: Path, history: History) -> str:
         rows.append((f'id="level-{number}"', [
             esc(f"{number}/{len(history.plan)}" if history.plan else number), image,
             esc(f"{size[0]}x{size[1]}" if size else "?"), esc(_describe_mode(plan)), esc(_level_memory(plan)),
-            esc(history.level_evaluations.get(index, "?")), esc(duration(seconds) if seconds is not None else "?"),
+            esc(_evaluations(history, index)), esc(duration(seconds) if seconds is not None else "?"),
         ]))
     count = f" ({len(finished)} of {len(history.plan)} finished)" if history.plan else ""
     return f"<h2>Levels{esc(count)}</h2>\n" + table(header, rows)
@@ -245,3 +245,14 @@ def _value(value) -> str:
 def _asset(name: str) -> str:
     """The link from report.html to a file in report/."""
     return href(f"{layout.REPORT_DIR}/{name}")
+
+
+def _evaluations(history: History, index: int) -> str:
+    """A level's evaluations, and whether its optimisations converged (--tolerance) or ran to their cap."""
+    used = history.level_evaluations.get(index)
+    if used is None:
+        return "?"
+    runs, early = history.level_optimisations.get(index, 0), history.level_converged.get(index, 0)
+    if runs == 1:
+        return f"{used} ({'converged' if early else 'cap'})"
+    return f"{used} ({early} of {runs} converged)" if runs else str(used)

@@ -57,3 +57,15 @@ def test_quiet_keeps_only_warnings():
     stream = io.StringIO()
     feed(progress.ProgressPrinter(stream, quiet=True, terminal=False))
     assert stream.getvalue().strip() == "largestyle: warning: random network in use"
+
+
+def test_level_lines_say_whether_it_converged_or_hit_the_cap():
+    from largestyle.gatys.objective import LossTerms
+
+    def done(evaluations, skipped, tile=0):
+        return ev.OptimisationFinished(0, evaluations, skipped, LossTerms(1.0, 0.5, 0.4, 0.1), 1, 0, tile)
+
+    assert progress.convergence([done(57, 63)]) == ": converged after 57 of 120 evaluations"
+    assert progress.convergence([done(120, 0)]) == ": all 120 evaluations (the --iterations cap)"
+    assert progress.convergence([done(10, 2), done(12, 0, 1)]) == ": 1 of 2 tiles converged early, 22 evaluations"
+    assert progress.convergence([]) == ""

@@ -231,3 +231,16 @@ def test_thumbnails_of_unusual_modes(tmp_path, mode):
     write_report(job)
     with Image.open(job / "report" / "level-1.jpg") as thumb:
         assert thumb.mode == "RGB" and thumb.size == (20, 10)
+
+
+def test_levels_say_whether_they_converged_or_ran_to_the_cap():
+    from largestyle.jobs.report import _evaluations
+
+    events = [
+        {"event": "OptimisationFinished", "level": 0, "evaluations": 40, "skipped": 20},
+        {"event": "OptimisationFinished", "level": 1, "evaluations": 30, "skipped": 0},
+        *({"event": "OptimisationFinished", "level": 2, "evaluations": 5, "skipped": skipped} for skipped in (1, 0, 2)),
+    ]
+    history = summarise_events(events)
+    assert [_evaluations(history, index) for index in range(4)] == [
+        "40 (converged)", "30 (cap)", "15 (2 of 3 converged)", "?"]
