@@ -10,6 +10,7 @@ import torch
 from .engine import events as ev
 from .config.settings import RenderConfig, make_config
 from .engine.engine import Engine
+from .imaging.finish import check_finishing, finish_output
 from .io.read import to_pil
 from .io.inputs import load_inputs, output_alpha
 
@@ -39,6 +40,7 @@ def render(content, style, target_size: int = RenderConfig.target_size, *, progr
     if output not in ("pil", "array", "tensor"):
         raise ValueError(f"output must be 'pil', 'array' or 'tensor', not {output!r}")
     config = make_config(target_size=target_size, **options)
+    check_finishing(config)
 
     def callback(event):
         if isinstance(event, ev.Notice):
@@ -49,7 +51,7 @@ def render(content, style, target_size: int = RenderConfig.target_size, *, progr
     inputs = load_inputs(content, style, config)
     for message in inputs.messages:
         callback(message)
-    image = Engine(config, callback).render(inputs.content, inputs.style)
+    image = finish_output(Engine(config, callback).render(inputs.content, inputs.style), inputs.content, config)
     alpha = output_alpha(inputs, config)
     if alpha is not None:
         image = torch.cat([image, alpha])

@@ -125,7 +125,5 @@ def describe_weights(found) -> str:
         ("sha256", found.sha256),
         ("layers", f"{len(found.layers)} conv layers, {found.layers[0]} to {found.layers[-1]}"),
         ("usable", f"{'yes' if usable else 'no'}: the default layers need {needed[0]} to {needed[-1]}"),
-        ("loss weights", f"content {flavour.content_weight:g}, style {flavour.style_weight:g}, "
-                         f"tv {flavour.tv_weight:g} (defaults for this flavour)"),
     ]
     return "\n".join(f"{name:<13}{value}" for name, value in rows)

@@ -16,9 +16,12 @@ from ..core.units import parse_bytes
 from ..core.vgg import GRID, LAYER_NAMES
 from ..geometry.printsize import parse_print_size, print_pixels
 
-# Content, style and TV weights for networks whose activations average about 1
-# (torchvision's, the normalised ones, the random one); other flavours scale them.
-DEFAULT_LOSS_WEIGHTS = (1.0, 1.0, 10.0)
+# Content, style and TV weights. The content and style terms are scale-free (divided by their
+# targets' mean squares), so these hold for every weights file. Measured on the demo's pair with
+# the random network: at 256 and 512 px the content target's mean square is 1.4-1.6 and the
+# style term of the starting image is 10-16x smaller than its unnormalised value, so these
+# keep the balance that the earlier defaults (1, 1, 10 on unnormalised terms) gave there.
+DEFAULT_LOSS_WEIGHTS = (1.5, 10.0, 10.0)
 # Formats of weight files that --weights-format can force (see largestyle.network.weightfiles).
 WEIGHT_FORMATS = ("torchvision", "caffe", "lasagne", "named", "largestyle")
 # Smallest tile side: smaller tiles are mostly border, where VGG's deep layers see only padding.
@@ -53,9 +56,11 @@ class RenderConfig:
 
     target_size: int = _opt(512, "long side of the output in pixels")
     content_weight: float | None = _opt(
-        None, "weight of the content loss (default: the weights flavour's, see `largestyle weights info`)")
-    style_weight: float | None = _opt(None, "weight of the style loss (default: the weights flavour's)")
-    tv_weight: float | None = _opt(None, "weight of the total-variation (smoothness) loss (default: the weights flavour's)")
+        None, f"weight of the content loss, relative to its target's mean square (default: {DEFAULT_LOSS_WEIGHTS[0]:g})")
+    style_weight: float | None = _opt(
+        None, f"weight of the style loss, relative to each layer's target Gram (default: {DEFAULT_LOSS_WEIGHTS[1]:g})")
+    tv_weight: float | None = _opt(
+        None, f"weight of the total-variation (smoothness) loss (default: {DEFAULT_LOSS_WEIGHTS[2]:g})")
     style_scale: float = _opt(1.0, "style image long side as a multiple of each level's long side")
     content_layers: tuple[str, ...] = _opt(("relu4_2",), "VGG-19 layers for the content loss", list=True)
     style_layers: tuple[str, ...] = _opt(

@@ -18,6 +18,7 @@ from ..config.settings import RenderConfig
 from ..core.vgg import halo
 from ..gatys.method import GatysMethod
 from ..geometry.pyramid import crop, output_frame, resize
+from ..imaging.colours import match_colours
 from ..network.vgg import VGG19Features
 from .blend import run_blend
 from .buffers import LevelBuffers
@@ -112,6 +113,8 @@ class Engine:
         (height, width), box = output_frame(self.config, *content.shape[-2:])
         levels, budget = self._resumable_plan(*content.shape[-2:], style.shape[-2:])  # first: it may refuse
         content = crop(content, box)
+        if self.config.preserve_colors == "histogram":  # the style's colours made the (cropped) content's
+            style = match_colours(style, content)
         method = self.prepare()
         self._announce(levels, budget, style, height, width)
         image, used = None, 0

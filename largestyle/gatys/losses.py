@@ -1,8 +1,12 @@
-"""Resolution-normalised loss terms, as pure functions of tensors.
+"""Resolution-normalised, scale-free loss terms, as pure functions of tensors.
 
 Every term is a mean, so its value does not grow with the number of pixels: the
 same weights hold at every pyramid level and tile size, and an image repeated
-2x2 has (up to the seams) the same loss as the image itself.
+2x2 has (up to the seams) the same loss as the image itself. The content and style
+terms are also divided by the mean square of their targets (``target_norm``), so they
+are dimensionless: multiplying a layer's activations by a constant (as the Caffe
+weights do, about 58x torchvision's) leaves them unchanged, and one set of default
+weights holds for every weights file.
 """
 
 from __future__ import annotations
@@ -40,35 +44,58 @@ def gram(features: torch.Tensor) -> torch.Tensor:
     return _Gram.apply(features.reshape(n, c, h * w), 1.0 / (h * w))
 
 
-def content_loss(features: torch.Tensor, target: torch.Tensor, positions: int | None = None) -> torch.Tensor:
-    """Mean over channels and positions of the squared feature difference.
 
-    With ``positions`` (the whole level's feature positions), ``features`` are one
-    window's core and the result is its share of the level's mean: the sum over the
+
+def square_sum(target: torch.Tensor) -> float:
+    """The sum of squares of a tensor, without a tensor-sized temporary."""
+    return float(torch.linalg.vector_norm(target)) ** 2
+
+
+def target_norm(target: torch.Tensor, count: int | None = None, total: float | None = None) -> float:
+    """The mean square of a target (content features or a Gram matrix); 1 for an all-zero target.
+
+    An all-zero target (a black style image's Grams) has no scale to be relative to, so
+    its term stays unnormalised. ``total`` and ``count`` give the mean from parts: the
+    square sums of every window's core, and the number of values in the level's target.
+    """
+    total = square_sum(target) if total is None else total
+    mean = total / (target.numel() if count is None else count)
+    return mean if mean > 0 else 1.0
+
+
+def content_loss(features: torch.Tensor, target: torch.Tensor, norm: float = 1.0,
+                 positions: int | None = None) -> torch.Tensor:
+    """Mean over channels and positions of the squared feature difference, divided by ``norm``.
+
+    ``norm`` is the target's mean square (``target_norm``), the same for every window of
+    a level. With ``positions`` (the whole level's feature positions), ``features`` are
+    one window's core and the result is its share of the level's term: the sum over the
     core divided by channels x ``positions``, so the shares of all cores add up to it.
     """
     if positions is None:
-        return (features - target).pow(2).mean()
-    return (features - target).pow(2).sum() / (target.shape[1] * positions)
+        return (features - target).pow(2).mean() / norm
+    return (features - target).pow(2).sum() / (target.shape[1] * positions * norm)
 
 
 def style_loss(grams: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
-               layer_weights: dict[str, float]) -> torch.Tensor:
-    """Sum over layers of weight x mean squared Gram difference (mean over C² entries)."""
-    return sum(weight * (grams[layer] - targets[layer]).pow(2).mean()
+               layer_weights: dict[str, float], norms: dict[str, float] | None = None) -> torch.Tensor:
+    """Sum over layers of weight x mean squared Gram difference (mean over C² entries) / the layer's norm."""
+    norms = norms or {}
+    return sum(weight * (grams[layer] - targets[layer]).pow(2).mean() / norms.get(layer, 1.0)
                for layer, weight in layer_weights.items())
 
 
 def style_slopes(grams: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
-                 layer_weights: dict[str, float], scale: float) -> dict[str, torch.Tensor]:
-    """d(scale x style_loss)/dG for each layer's Gram matrix: scale x weight x 2 (G - T) / C².
+                 layer_weights: dict[str, float], scale: float,
+                 norms: dict[str, float] | None = None) -> dict[str, torch.Tensor]:
+    """d(scale x style_loss)/dG for each layer's Gram matrix: scale x weight x 2 (G - T) / (C² norm).
 
     Exact tiling holds these fixed while it back-propagates window by window.
     """
-    slopes = {}
+    norms, slopes = norms or {}, {}
     for layer, weight in layer_weights.items():
         difference = grams[layer] - targets[layer]
-        slopes[layer] = scale * weight * 2 * difference / difference[0].numel()
+        slopes[layer] = scale * weight * 2 * difference / (difference[0].numel() * norms.get(layer, 1.0))
     return slopes
 
 

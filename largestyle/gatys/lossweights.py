@@ -1,4 +1,4 @@
-"""The loss weights of a render, resolved once: the user's where set, else the weights flavour's."""
+"""The loss weights of a render, resolved once: the user's where set, else the defaults."""
 
 from __future__ import annotations
 
@@ -28,13 +28,9 @@ class LossWeights:
         return tuple(dict.fromkeys(self.content_layers + tuple(self.style_layers)))
 
 
-def resolve_loss_weights(config: RenderConfig, flavour=None) -> LossWeights:
-    """The weights a render uses: those set in ``config``, else ``flavour``'s, else the defaults.
-
-    ``flavour`` (a ``largestyle.network.flavours.Flavour``) is the loaded weights'; without
-    one (a network given by the caller) the defaults for activations of about 1 apply.
-    """
-    defaults = (flavour.content_weight, flavour.style_weight, flavour.tv_weight) if flavour else DEFAULT_LOSS_WEIGHTS
+def resolve_loss_weights(config: RenderConfig) -> LossWeights:
+    """The weights a render uses: those set in ``config``, else the defaults (the same for every weights file)."""
+    defaults = DEFAULT_LOSS_WEIGHTS
     chosen = (config.content_weight, config.style_weight, config.tv_weight)
     content, style, tv = (default if value is None else value for value, default in zip(chosen, defaults))
     return LossWeights(content, style, tv, tuple(config.content_layers), config.layer_weights)

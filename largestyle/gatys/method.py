@@ -10,7 +10,6 @@ from ..config.settings import CONVERGENCE_WINDOW, RenderConfig
 from ..core.errors import LargestyleError
 from ..core.vgg import MIN_SIDE, deepest_of, halo
 from ..geometry.pyramid import fit_long_side, fit_short_side, resize
-from ..network.flavours import FLAVOURS
 from ..network.vgg import VGG19Features
 from ..network.weights import WeightsInfo, load_network
 from .adam import AdamState, minimize_adam
@@ -38,12 +37,10 @@ class GatysMethod:
         if self.weights is not None:
             return
         cfg = self.config
-        flavour = None
         if self._network is None:
             self._network, self.weights_info = load_network(cfg.weights, deepest_of(self.layers), cfg.pooling,
                                                             cfg.weights_format)
-            flavour = FLAVOURS[self.weights_info.flavour]
-        self.weights = resolve_loss_weights(cfg, flavour)
+        self.weights = resolve_loss_weights(cfg)
         self.device = device
 
     @property

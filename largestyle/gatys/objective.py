@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from ..network.vgg import VGG19Features
-from .losses import content_loss, gram, style_loss, tv_loss
+from .losses import content_loss, gram, style_loss, target_norm, tv_loss
 from .lossweights import LossWeights
 
 
@@ -38,14 +38,16 @@ class Objective:
         self.style = style
         self.weights = checked(weights)
         self.layers = tuple(dict.fromkeys(tuple(content) + tuple(style)))
+        self.content_norms = {layer: target_norm(target) for layer, target in content.items()}
+        self.style_norms = {layer: target_norm(target) for layer, target in style.items()}
 
     def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, LossTerms]:
         weights = self.weights
         features = self.network(image, self.layers)
-        content = sum((content_loss(features[layer], target) for layer, target in self.content.items()),
-                      image.new_zeros(()))
+        content = sum((content_loss(features[layer], target, self.content_norms[layer])
+                       for layer, target in self.content.items()), image.new_zeros(()))
         style = style_loss({layer: gram(features[layer]) for layer in self.style}, self.style,
-                           weights.style_layers) if self.style else image.new_zeros(())
+                           weights.style_layers, self.style_norms) if self.style else image.new_zeros(())
         terms = (weights.content * content, weights.style * style, weights.tv * tv_loss(image))
         total = terms[0] + terms[1] + terms[2]
         return total, LossTerms(*(float(t.detach()) for t in (total, *terms)))

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import torch
 
-from ..core.vgg import halo, stride
+from ..core.vgg import channels, halo, stride
 from ..geometry.tiling import HaloTile, halo_tiles
 from ..network.vgg import VGG19Features
-from .losses import content_loss, style_loss, style_slopes, tv_loss
+from .losses import content_loss, square_sum, style_loss, style_slopes, target_norm, tv_loss
 from .lossweights import LossWeights
 from .objective import LossTerms, checked
 from .targets import network_device, positions, style_targets
@@ -53,6 +53,17 @@ class TiledObjective:
         self.level_content = content
         self.content = [{layer: target.to(content.device) for layer, target in self._content_targets(tile).items()}
                         for tile in self.tiles] if cache_content else None
+        self.content_norms = self._content_norms()
+        self.style_norms = {layer: target_norm(target) for layer, target in self.style.items()}
+
+    def _content_norms(self) -> dict[str, float]:
+        """The mean square of each layer's whole-level content target, summed over the cores."""
+        totals: dict[str, float] = {}
+        for index in range(len(self.tiles)):
+            for layer, target in self._targets(index).items():
+                totals[layer] = totals.get(layer, 0.0) + square_sum(target)
+        return {layer: target_norm(None, channels(layer) * positions(*self.shape, layer), total)
+                for layer, total in totals.items()}
 
     @staticmethod
     def _core(tile: HaloTile, layer: str, features: torch.Tensor) -> torch.Tensor:
@@ -81,7 +92,7 @@ class TiledObjective:
         with torch.enable_grad():
             features = self.network(window, self.layers)
             content = sum((content_loss(self._core(tile, layer, features[layer]), target,
-                                        positions(*self.shape, layer))
+                                        self.content_norms[layer], positions(*self.shape, layer))
                            for layer, target in targets.items()), 0) if targets else window.new_zeros(())
             surrogate = self.weights.content * content
             for layer, slope in slopes.items():
@@ -95,8 +106,9 @@ class TiledObjective:
         weights = self.weights
         image = image.detach()
         grams = self._gram(image)
-        style_value = style_loss(grams, self.style, weights.style_layers)
-        slopes = style_slopes(grams, self.style, weights.style_layers, weights.style)  # held fixed in pass 2
+        style_value = style_loss(grams, self.style, weights.style_layers, self.style_norms)
+        # d(style term)/dG, held fixed in pass 2.
+        slopes = style_slopes(grams, self.style, weights.style_layers, weights.style, self.style_norms)
         grad = torch.zeros_like(image)
         content_value = 0.0
         for index, tile in enumerate(self.tiles):

@@ -22,6 +22,7 @@ from ..engine import events as ev
 from ..engine.buffers import MappedBuffers
 from ..engine.checkpoints import CheckpointPolicy, RenderInterrupted
 from ..engine.engine import Engine
+from ..imaging.finish import check_finishing, finish_output
 from ..io.inputs import Inputs, load_inputs, output_alpha
 from ..io.write import check_output_path, save_image
 from ..network.weightfiles import sha256_of
@@ -94,6 +95,7 @@ def _prepare(content: Path, style: Path, output: Path, config: RenderConfig, job
              emit: ev.Callback, should_stop: Callable[[], bool] | None,
              policy: CheckpointPolicy | None) -> _Render:
     """Everything that can be checked without writing, checked before the job directory is made."""
+    check_finishing(config)
     content, style, output = Path(content), Path(style), check_output_path(output, config.bit_depth)
     job = JobDirectory(job_dir or layout.default_job_dir(output))
     inputs_by_role = {"content image": content, "style image": style}
@@ -165,7 +167,8 @@ def _final_image(render: _Render, finished: dict | None, emit: ev.Callback) -> s
         emit(ev.Notice("damaged-output", f"{final} differs from the image the job finished with; "
                                          "writing it again from the checkpoints"))
     config = render.config
-    image = render.engine.render(render.inputs.content, render.inputs.style)
+    image = finish_output(render.engine.render(render.inputs.content, render.inputs.style),
+                          render.inputs.content, config)
     save_image(image, final, alpha=output_alpha(render.inputs, config), bit_depth=config.bit_depth,
                dpi=config.dpi, jpeg_quality=config.jpeg_quality)
     return sha256_of(final)

@@ -1,4 +1,8 @@
-"""Weight flavours: the input each VGG-19 expects, and the loss weights that suit it."""
+"""Weight flavours: the input each VGG-19 expects.
+
+The loss terms are divided by their targets' mean squares (``largestyle.gatys.losses``), so no
+flavour needs loss weights of its own, whatever the scale of its activations.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,12 @@ from dataclasses import dataclass
 
 import torch
 
-from ..config.settings import DEFAULT_LOSS_WEIGHTS
 
 # torchvision's ImageNet statistics for RGB input in [0, 1].
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # The Caffe network takes 0-255 BGR input without dividing by std, so its activations are
-# about 256 * 0.226 (0.226: ImageNet's mean std) times torchvision's. Content loss scales with
-# the square of that, style loss (squared Gram differences) with its fourth power.
+# about 256 * 0.226 (0.226: ImageNet's mean std) times torchvision's; scale-free losses ignore it.
 CAFFE_ACTIVATION_SCALE = 256 * 0.226
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
@@ -26,9 +28,6 @@ class Flavour:
     scale: float  # input pixels in [0, 1] are multiplied by this
     mean: tuple[float, float, float]  # subtracted after scaling, in the network's channel order
     std: tuple[float, float, float]  # then divided by this
-    content_weight: float
-    style_weight: float
-    tv_weight: float
     description: str
 
     def prepare(self, image: torch.Tensor) -> torch.Tensor:
@@ -42,32 +41,29 @@ class Flavour:
 
 FLAVOURS = {
     "torchvision": Flavour(
-        "torchvision", "RGB", 1.0, IMAGENET_MEAN, IMAGENET_STD, *DEFAULT_LOSS_WEIGHTS,
+        "torchvision", "RGB", 1.0, IMAGENET_MEAN, IMAGENET_STD,
         "torchvision's ImageNet VGG-19 (vgg19-dcbb9e9d.pth): RGB in [0, 1], ImageNet mean and std"),
     "caffe": Flavour(
         "caffe", "BGR", 256.0, CAFFE_MEAN_BGR, (1.0, 1.0, 1.0),
-        1.0 / CAFFE_ACTIVATION_SCALE ** 2, 1.0 / CAFFE_ACTIVATION_SCALE ** 4, 10.0,
         "the original Caffe VGG-19 as converted for neural-style ports (vgg19-d01eb7cb.pth): "
         "BGR in [0, 256], mean subtracted"),
     "lasagne": Flavour(
-        "lasagne", "BGR", 255.0, (104.0, 117.0, 123.0), (1.0, 1.0, 1.0), *DEFAULT_LOSS_WEIGHTS,
+        "lasagne", "BGR", 255.0, (104.0, 117.0, 123.0), (1.0, 1.0, 1.0),
         "Lasagne's normalised VGG-19 (vgg19_normalized.pkl): BGR in [0, 255], filters scaled "
         "to mean activation 1"),
     "gatys": Flavour(
-        "gatys", "BGR", 255.0, CAFFE_MEAN_BGR, (1.0, 1.0, 1.0), *DEFAULT_LOSS_WEIGHTS,
+        "gatys", "BGR", 255.0, CAFFE_MEAN_BGR, (1.0, 1.0, 1.0),
         "Gatys et al.'s normalised VGG-19 (vgg_conv.pth): BGR in [0, 255], mean subtracted"),
     "random": Flavour(
-        "random", "RGB", 1.0, IMAGENET_MEAN, IMAGENET_STD, *DEFAULT_LOSS_WEIGHTS,
+        "random", "RGB", 1.0, IMAGENET_MEAN, IMAGENET_STD,
         "largestyle's seeded random network, each layer scaled to mean activation 1"),
 }
-
 
 
 # Files rescaled by `largestyle weights normalize`: the same input, activations averaging 1.
 for _name in ("torchvision", "caffe"):
     FLAVOURS[f"{_name}-normalized"] = dataclasses.replace(
         FLAVOURS[_name], name=f"{_name}-normalized",
-        content_weight=DEFAULT_LOSS_WEIGHTS[0], style_weight=DEFAULT_LOSS_WEIGHTS[1], tv_weight=DEFAULT_LOSS_WEIGHTS[2],
         description=FLAVOURS[_name].description + "; filters rescaled to mean activation 1")
 
 

@@ -23,7 +23,7 @@ def inputs():
     return torch.rand(3, 30, 50, generator=generator), torch.rand(3, 32, 32, generator=generator)
 
 
-def config(mode, optimiser, iterations=24):
+def config(mode, optimiser, iterations=40):
     return make_config(iterations=iterations, first_level_factor=1, **SHALLOW, **MODES[mode], **OPTIMISERS[optimiser])
 
 
@@ -37,7 +37,7 @@ def test_a_converged_level_ends_early_and_says_so(optimiser):
     seen = []
     Engine(config("whole", optimiser), seen.append).render(content, style)
     (level,) = finished(seen)
-    assert level.converged and 11 <= level.evaluations < 24 and level.skipped == 24 - level.evaluations
+    assert level.converged and 11 <= level.evaluations < 40 and level.skipped == 40 - level.evaluations
     capped = []
     Engine(config("whole", optimiser, iterations=8), capped.append).render(content, style)
     (level,) = finished(capped)

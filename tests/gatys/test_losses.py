@@ -6,7 +6,7 @@ import torch
 from largestyle.gatys.lossweights import resolve_loss_weights
 from largestyle.config.settings import make_config
 from largestyle.network.vgg import VGG19Features
-from largestyle.gatys.losses import content_loss, gram, style_loss, tv_loss
+from largestyle.gatys.losses import content_loss, gram, style_loss, target_norm, tv_loss
 from largestyle.gatys.objective import Objective
 from largestyle.gatys.targets import content_targets, style_targets
 from largestyle.network.weights import randomise
@@ -104,6 +104,45 @@ def test_style_loss_only_uses_weighted_layers():
     only_a = style_loss(grams, targets, {"a": 1.0})
     assert only_a.item() == pytest.approx((grams["a"] - targets["a"]).pow(2).mean().item(), rel=1e-6)
     assert style_loss(grams, targets, {"a": 1.0, "b": 0.0}).item() == pytest.approx(only_a.item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("factor", [57.856, 0.01])
+def test_terms_divided_by_their_targets_mean_square_ignore_activation_scale(factor):
+    """Scaling a layer's activations (the Caffe weights' are ~58x torchvision's) leaves both terms unchanged."""
+    f, t = features((1, 8, 6, 5), seed=12), features((1, 8, 6, 5), seed=13)
+    scaled = content_loss(factor * f, factor * t, target_norm(factor * t))
+    torch.testing.assert_close(scaled, content_loss(f, t, target_norm(t)), rtol=1e-5, atol=0)
+    grams, targets = {"a": gram(f)}, {"a": gram(t)}
+    big_grams, big_targets = {"a": gram(factor * f)}, {"a": gram(factor * t)}
+    torch.testing.assert_close(
+        style_loss(big_grams, big_targets, {"a": 1.0}, {"a": target_norm(big_targets["a"])}),
+        style_loss(grams, targets, {"a": 1.0}, {"a": target_norm(targets["a"])}), rtol=1e-5, atol=0)
+    # Without the norms the terms grow with the square and the fourth power of the factor.
+    assert content_loss(factor * f, factor * t).item() == pytest.approx(factor ** 2 * content_loss(f, t).item(),
+                                                                        rel=1e-4)
+
+
+def test_objective_terms_are_unchanged_when_a_networks_activations_scale(network):
+    """A network whose first conv is scaled by 58 (all later ReLU layers follow, biases zeroed) gives the same loss."""
+    import copy
+
+    config = make_config(**SHALLOW)
+    plain = copy.deepcopy(network)
+    for conv in plain.convs.values():
+        conv.bias.zero_()
+    scaled = copy.deepcopy(plain)
+    scaled.convs["conv1_1"].weight.mul_(57.856)
+    content, style, image = (periodic(32, seed=seed) for seed in (20, 21, 22))
+
+    def terms(net):
+        objective = Objective(net, resolve_loss_weights(config), content_targets(net, content, config.content_layers),
+                              style_targets(net, style, config.style_layers))
+        return objective.value_and_grad(image)
+
+    (plain_terms, plain_grad), (scaled_terms, scaled_grad) = terms(plain), terms(scaled)
+    for name in ("total", "content", "style", "tv"):
+        assert getattr(scaled_terms, name) == pytest.approx(getattr(plain_terms, name), rel=1e-4)
+    torch.testing.assert_close(scaled_grad, plain_grad, rtol=1e-3, atol=1e-6)
 
 
 # --- tv -------------------------------------------------------------------------------

@@ -83,6 +83,6 @@ def test_normalize_command_writes_a_normalized_flavour(state, tmp_path, capsys):
     written = read_weights(out)
     assert written.flavour == "torchvision-normalized" and written.layers == ("conv1_1", "conv1_2", "conv2_1",
                                                                             "conv2_2", "conv3_1")
-    assert FLAVOURS[written.flavour].style_weight == 1.0
+    assert FLAVOURS[written.flavour].channels == FLAVOURS["torchvision"].channels
     assert main(["weights", "normalize", str(source), str(out), "--images", str(tmp_path / "none")]) == 2
     assert "not a folder" in capsys.readouterr().err
