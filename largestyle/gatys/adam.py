@@ -9,13 +9,12 @@ returned and the image is not clamped here (callers clamp the result).
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import torch
 
-from .evaluator import Evaluator, Finished, OnEvaluation, ValueAndGrad
+from .evaluator import Evaluator, Finished, PlainState, OnEvaluation, ValueAndGrad
 from .objective import LossTerms
 
 BETAS = (0.9, 0.999)
@@ -24,7 +23,7 @@ Allocate = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass
-class AdamState:
+class AdamState(PlainState):
     """The point, its moment estimates and the step count, plus the evaluation count and best point."""
 
     x: torch.Tensor
@@ -35,15 +34,6 @@ class AdamState:
     best_x: torch.Tensor
     best_terms: LossTerms
     recent: list[float] = field(default_factory=list)
-
-    def to_plain(self) -> dict:
-        plain = dict(vars(self))
-        plain["best_terms"] = dataclasses.astuple(self.best_terms)
-        return plain
-
-    @classmethod
-    def from_plain(cls, plain: dict) -> AdamState:
-        return cls(**{**plain, "best_terms": LossTerms(*plain["best_terms"])})
 
     def to(self, device: torch.device | str) -> AdamState:
         return replace(self, **{name: value.to(device) for name, value in vars(self).items()

@@ -8,6 +8,7 @@ point, which the optimisers' states carry.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Callable
 
@@ -17,6 +18,23 @@ from .objective import LossTerms
 
 ValueAndGrad = Callable[[torch.Tensor], tuple[LossTerms, torch.Tensor]]
 OnEvaluation = Callable[[int, LossTerms], None]
+
+
+class PlainState:
+    """What the optimisers' states share: conversion to plain data (tensors, numbers, lists) and back.
+
+    A subclass is a dataclass with a ``best_terms`` field; its plain form loads back with
+    ``torch.load(weights_only=True)``.
+    """
+
+    def to_plain(self) -> dict:
+        plain = dict(vars(self))
+        plain["best_terms"] = dataclasses.astuple(self.best_terms)
+        return plain
+
+    @classmethod
+    def from_plain(cls, plain: dict):
+        return cls(**{**plain, "best_terms": LossTerms(*plain["best_terms"])})
 
 
 class NonFiniteLoss(FloatingPointError):

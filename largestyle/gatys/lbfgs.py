@@ -8,14 +8,13 @@ if never interrupted. ``tests/gatys/test_lbfgs.py`` checks the iterates against 
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import torch
 from torch.optim.lbfgs import _strong_wolfe
 
-from .evaluator import Evaluator, Finished, OnEvaluation, ValueAndGrad
+from .evaluator import Evaluator, Finished, PlainState, OnEvaluation, ValueAndGrad
 from .objective import LossTerms
 # Called at every iteration boundary with a function returning the live state; it may
 # save that state, or raise to stop (the saved state then resumes the run exactly).
@@ -50,7 +49,7 @@ class _Vectors:
 
 
 @dataclass
-class LbfgsState:
+class LbfgsState(PlainState):
     """Everything L-BFGS carries between iterations, plus the evaluation count and best point.
 
     Vectors are flat; ``x`` is the current point, ``grad`` its gradient and ``loss`` its
@@ -79,16 +78,6 @@ class LbfgsState:
         one = lambda value: change(value) if isinstance(value, torch.Tensor) else value  # noqa: E731
         return replace(self, **{name: [one(v) for v in value] if isinstance(value, list) else one(value)
                                for name, value in vars(self).items()})
-
-    def to_plain(self) -> dict:
-        """Tensors, numbers and lists only: loads back with ``torch.load(weights_only=True)``."""
-        plain = dict(vars(self))
-        plain["best_terms"] = dataclasses.astuple(self.best_terms)
-        return plain
-
-    @classmethod
-    def from_plain(cls, plain: dict) -> LbfgsState:
-        return cls(**{**plain, "best_terms": LossTerms(*plain["best_terms"])})
 
     def to(self, device: torch.device | str) -> LbfgsState:
         return self._map(lambda tensor: tensor.to(device))
