@@ -67,7 +67,8 @@ class RenderConfig:
         ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), "VGG-19 layers for the style loss", list=True)
     style_layer_weights: tuple[float, ...] | None = _opt(
         None, "relative weight of each style layer (default: equal)", list=True)
-    init: str = _opt("content", "start of the first level", choices=("content", "noise"))
+    init: str = _opt("content", "start of the first level: content, noise (seeded by --seed), or an image file "
+                                "(e.g. an earlier render), resized to the first level")
     optimizer: str = _opt("lbfgs", "optimiser of each level: lbfgs, or adam (first-order, steps of --learning-rate)",
                           choices=("lbfgs", "adam"))
     learning_rate: float = _opt(0.02, "Adam's step size, in image units (pixels in [0, 1]); only with --optimizer adam")
@@ -208,11 +209,23 @@ class RenderConfig:
                      f"{MAX_SIDE}; choose a smaller --print-size or a lower --dpi")
 
     def _check_choices(self) -> None:
-        for name in ("init", "optimizer", "preserve_colors", "pooling", "tiling", "weights_format", "print_fit",
+        if not isinstance(self.init, str) or not self.init.strip():
+            _bad(f"--init must be content, noise or an image file, got {self.init!r}")
+        for name in ("optimizer", "preserve_colors", "pooling", "tiling", "weights_format", "print_fit",
                      "alpha", "bit_depth"):
             choices = _FIELDS[name].metadata["choices"]
             if getattr(self, name) not in choices + ((None,) if name == "weights_format" else ()):
                 _bad(f"--{name} must be one of {', '.join(choices)}")
+
+    @property
+    def init_image(self) -> str | None:
+        """The --init image file, or None when the first level starts from the content or noise."""
+        return None if self.init in ("content", "noise") else self.init
+
+    def input_files(self) -> dict[str, str]:
+        """The files besides the content and style that a render reads, by role: weights, an --init image."""
+        files = {"weights file": self.weights} if self.weights not in (None, "random") else {}
+        return {**files, **({"init image": self.init_image} if self.init_image else {})}
 
     @property
     def size_options(self) -> str:

@@ -101,8 +101,11 @@ class Engine:
         """Each level's plan for content of height x width, and the memory budget used."""
         return self.planner.plan(height, width, style_shape), self.budgets.device
 
-    def render(self, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    def render(self, content: torch.Tensor, style: torch.Tensor, init: torch.Tensor | None = None) -> torch.Tensor:
         """Stylise ``content`` ((3, H, W) RGB in [0, 1]) after ``style``; returns (3, h, w) on the CPU.
+
+        ``init`` (an RGB image of any size, e.g. an earlier render) is the first level's start,
+        resized to it; without it the config's --init (content or noise) decides.
 
         The output's long side is ``config.target_size``, its aspect ratio the content's.
         With checkpoints, finished levels and in-level progress are saved as it goes, and
@@ -118,6 +121,7 @@ class Engine:
         method = self.prepare()
         self._announce(levels, budget, style, height, width)
         image, used = None, 0
+        init = None if init is None else _batch(init).to(self.device)
         for position, level in enumerate(levels):
             finished = self.checkpoints.load(finished_key(level.index))
             if finished is not None:
@@ -132,7 +136,8 @@ class Engine:
             level_content = resize(content, (level.height, level.width))
             targets = method.level_targets(style, level, self.memory, budget)
             image, n, levels = self._run_level(levels, position, budget, level_content, targets,
-                                               self._start(image, level_content, level))
+                                               self._start(image if image is not None else init, level_content,
+                                                           level))
             used += n
             self.buffers.release()
             self.checkpoints.finished_level(level.index + 1, image)

@@ -27,6 +27,7 @@ class Inputs:
     style: torch.Tensor  # (3, h, w)
     alpha: torch.Tensor | None  # (1, H, W): the content's, to put back on the output
     shape: tuple[int, int]  # the output's (height, width)
+    init: torch.Tensor | None = None  # (3, h, w): the --init image, when one is given
     messages: list[Info] = field(default_factory=list)  # what was done to the inputs, for the user
 
 
@@ -56,7 +57,12 @@ def load_inputs(content, style, config: RenderConfig) -> Inputs:
     size = describe(*shape, config.dpi)
     messages.append(Info("output-size", f"print {config.print_size} ({config.print_fit}): {size}"
                             if config.print_size else f"output {size}"))
-    return Inputs(rgb, composite(style_loaded), alpha, shape, messages)
+    init = None
+    if config.init_image is not None:  # the first level's start: read no larger than the output needs
+        init_loaded = read_image(config.init_image, "init", max_pixels=limit, max_long_side=max(shape))
+        init = composite(init_loaded)
+        messages += [Info("input", f"init {_name(config.init_image)}: {note}") for note in init_loaded.notes]
+    return Inputs(rgb, composite(style_loaded), alpha, shape, init, messages)
 
 
 def output_alpha(inputs: Inputs, config: RenderConfig) -> torch.Tensor | None:

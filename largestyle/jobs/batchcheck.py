@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..config.settings import make_config
 from ..core.pathsafety import resolved
 from . import layout
 from .batchsource import Source
@@ -76,10 +77,9 @@ def _inputs(specs: list[JobSpec]) -> dict[Path, Owner]:
     """Every job's inputs, each with its role and the first job using it."""
     inputs: dict[Path, Owner] = {}
     for spec in specs:
-        weights = spec.options.get("weights")
-        named = {"content image": spec.content, "style image": spec.style}
-        if isinstance(weights, str) and weights != "random":
-            named["weights file"] = Path(weights)
+        files = make_config(**spec.options).input_files()  # options were checked with make_config
+        named = {"content image": spec.content, "style image": spec.style,
+                 **{role: Path(path) for role, path in files.items()}}
         for role, path in named.items():
             inputs.setdefault(path, (role, spec))
     return inputs

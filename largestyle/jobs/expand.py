@@ -172,10 +172,12 @@ def _check_count(job: _Job, factors: dict[str, int], room: int) -> None:
 
 
 def _render_options(job: _Job, options: dict, vary: dict) -> dict:
-    """One render's options, checked with make_config; a weights path is resolved like every path."""
-    weights = options.get("weights")
+    """One render's options, checked with make_config; weights and --init paths are resolved like every path."""
+    weights, init = options.get("weights"), options.get("init")
     if isinstance(weights, str) and weights != "random":  # relative to the job file, like every path
         options["weights"] = str(job.resolve(weights, "weights"))
+    if isinstance(init, str) and init not in ("content", "noise"):
+        options["init"] = str(job.resolve(init, "init"))
     problem, key = _validate(options)
     if problem:
         raise job.src.error(job.option_line(key, vary) if key else job.header, problem)

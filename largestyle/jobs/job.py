@@ -98,9 +98,8 @@ def _prepare(content: Path, style: Path, output: Path, config: RenderConfig, job
     check_finishing(config)
     content, style, output = Path(content), Path(style), check_output_path(output, config.bit_depth)
     job = JobDirectory(job_dir or layout.default_job_dir(output))
-    inputs_by_role = {"content image": content, "style image": style}
-    if config.weights not in (None, "random"):
-        inputs_by_role["weights file"] = Path(config.weights)
+    inputs_by_role = {"content image": content, "style image": style,
+                      **{role: Path(path) for role, path in config.input_files().items()}}
     check_render_paths(inputs_by_role, output, job.path)
     inputs = load_inputs(content, style, config)
     buffers = MappedBuffers(job.path / layout.CANVAS_DIR)
@@ -108,8 +107,9 @@ def _prepare(content: Path, style: Path, output: Path, config: RenderConfig, job
     engine.network  # loads the weights: their hash is part of the record
     if not job.has_checkpoints():  # a resume keeps the plan it saved
         engine.plan(*inputs.content.shape[-2:], tuple(inputs.style.shape[-2:]))
+    init = config.init_image and _input_sha256(Path(config.init_image), "init")
     record = job_record(content, style, output, config, engine.weights_info,
-                        _input_sha256(content, "content"), _input_sha256(style, "style"))
+                        _input_sha256(content, "content"), _input_sha256(style, "style"), init)
     return _Render(job, output, config, inputs, engine, buffers, record)
 
 
@@ -167,7 +167,7 @@ def _final_image(render: _Render, finished: dict | None, emit: ev.Callback) -> s
         emit(ev.Notice("damaged-output", f"{final} differs from the image the job finished with; "
                                          "writing it again from the checkpoints"))
     config = render.config
-    image = finish_output(render.engine.render(render.inputs.content, render.inputs.style),
+    image = finish_output(render.engine.render(render.inputs.content, render.inputs.style, render.inputs.init),
                           render.inputs.content, config)
     save_image(image, final, alpha=output_alpha(render.inputs, config), bit_depth=config.bit_depth,
                dpi=config.dpi, jpeg_quality=config.jpeg_quality)

@@ -23,7 +23,7 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def job_record(content: Path, style: Path, output: Path, config: RenderConfig, weights_info,
-               content_sha256: str, style_sha256: str) -> dict:
+               content_sha256: str, style_sha256: str, init_sha256: str | None = None) -> dict:
     """The record of a render of ``content`` in the style of ``style`` with ``config``."""
     info = weights_info
     record = {
@@ -36,6 +36,8 @@ def job_record(content: Path, style: Path, output: Path, config: RenderConfig, w
         "weights": {"flavour": info.flavour if info else None, "sha256": info.sha256 if info else None,
                     "path": str(info.path) if info and info.path else None},
     }
+    if init_sha256 is not None:  # an --init image: a resume must start from the same one
+        record["init"] = {"path": str(Path(config.init_image).resolve()), "sha256": init_sha256}
     record["identity"] = identity(record)
     return record
 
@@ -46,7 +48,8 @@ def identity(record: dict) -> str:
     settings = {**DEFAULT_SETTINGS, **record["settings"]}
     essential = {
         "version": record["version"],
-        "inputs": [record["content"]["sha256"], record["style"]["sha256"]],
+        "inputs": [record["content"]["sha256"], record["style"]["sha256"]]
+        + ([record["init"]["sha256"]] if isinstance(record.get("init"), dict) else []),
         "settings": {name: value for name, value in sorted(settings.items()) if not output_only(name, settings)},
         "weights": [record["weights"]["flavour"], record["weights"]["sha256"]],
     }
@@ -61,9 +64,9 @@ def problem_with(record) -> str | None:
                       ("content", dict), ("style", dict), ("settings", dict), ("weights", dict)):
         if not isinstance(record.get(key), kind):
             return f"{key!r} is missing or not a {kind.__name__}"
-    for role in ("content", "style"):
+    for role in ("content", "style") + (("init",) if "init" in record else ()):
         entry = record[role]
-        if not isinstance(entry.get("path"), str) or not _SHA256.fullmatch(str(entry.get("sha256"))):
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) or not _SHA256.fullmatch(str(entry.get("sha256"))):
             return f"{role!r} lacks a path or a sha256"
     weights = record["weights"]
     if not all(isinstance(weights.get(k), (str, type(None))) for k in ("flavour", "sha256", "path")):
@@ -92,9 +95,10 @@ def changes(old: dict, new: dict, output: bool = False) -> list[str]:
     ``output`` are the only ones compared.
     """
     found = []
-    for role in ("content", "style") if not output else ():
-        if old.get(role, {}).get("sha256") != new[role]["sha256"]:
-            found.append(f"the {role} image ({new[role]['path']})")
+    for role in ("content", "style", "init") if not output else ():
+        was, now = old.get(role) or {}, new.get(role) or {}
+        if was.get("sha256") != now.get("sha256"):
+            found.append(f"the {role} image ({now.get('path', 'none now')})")
     for name, value in new["settings"].items():
         if output_only(name, new["settings"]) != output:
             continue

@@ -202,7 +202,8 @@ CASES = {
     # --- the command line itself
     "misspelt option": Case(lambda h: render("-o", "out.png", "--styel-weight", "3"), "see 'largestyle render --help'"),
     "missing style argument": Case(lambda h: ["render", "photo.png"], "--help"),
-    "invalid choice": Case(lambda h: render("-o", "out.png", "--init", "sideways"), "invalid choice"),
+    "invalid choice": Case(lambda h: render("-o", "out.png", "--tiling", "sideways"), "invalid choice"),
+    "missing init image": Case(lambda h: render("-o", "out.png", "--init", "sideways.png"), "init image not found"),
     "unknown command": Case(lambda h: ["paint", "photo.png"], "see 'largestyle --help'", None),
     # --- outputs that cannot be written
     "gif output": Case(lambda h: render("-o", "out.gif", *FAST), "unsupported output type", "out.gif"),

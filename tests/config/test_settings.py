@@ -37,7 +37,7 @@ def test_defaults_validate():
     {"history_size": 0},
     {"passes": 0},
     {"max_memory": 0},
-    {"init": "zeros"},
+    {"init": ""},
     {"pooling": "min"},
 ], ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()))
 def test_invalid_values_raise(options):
