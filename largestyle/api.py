@@ -51,7 +51,8 @@ def render(content, style, target_size: int = RenderConfig.target_size, *, progr
     inputs = load_inputs(content, style, config)
     for message in inputs.messages:
         callback(message)
-    image = finish_output(Engine(config, callback).render(inputs.content, inputs.style, inputs.init), inputs.content, config)
+    image = Engine(config, callback).render(inputs.content, inputs.style, inputs.init)
+    image = finish_output(image, inputs.content, config)
     alpha = output_alpha(inputs, config)
     if alpha is not None:
         image = torch.cat([image, alpha])

@@ -52,7 +52,8 @@ class Engine:
     def __init__(self, config: RenderConfig, callback: ev.Callback | None = None,
                  network: VGG19Features | None = None, checkpoints: Checkpoints | None = None,
                  should_stop: Callable[[], bool] | None = None, policy: CheckpointPolicy | None = None,
-                 buffers: LevelBuffers | None = None, method: Method | None = None, budgets: Budgets | None = None):
+                 buffers: LevelBuffers | None = None, method: Method | None = None,
+                 budgets: Budgets | None = None):
         self.config = config
         self.method = method or GatysMethod(config, network)
         self.checkpoints = checkpoints or Checkpoints()  # by default, keeps nothing

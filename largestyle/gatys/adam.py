@@ -14,12 +14,11 @@ from typing import Callable
 
 import torch
 
-from .evaluator import Evaluator, Finished, PlainState, OnEvaluation, ValueAndGrad
+from .evaluator import Allocate, Evaluator, Finished, PlainState, OnEvaluation, ValueAndGrad
 from .objective import LossTerms
 
 BETAS = (0.9, 0.999)
 EPSILON = 1e-8
-Allocate = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass

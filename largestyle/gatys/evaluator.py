@@ -18,6 +18,8 @@ from .objective import LossTerms
 
 ValueAndGrad = Callable[[torch.Tensor], tuple[LossTerms, torch.Tensor]]
 OnEvaluation = Callable[[int, LossTerms], None]
+# Makes an empty vector like the given one; the engine passes file-backed ones for levels larger than RAM.
+Allocate = Callable[[torch.Tensor], torch.Tensor]
 
 
 class PlainState:

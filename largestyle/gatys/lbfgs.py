@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 from torch.optim.lbfgs import _strong_wolfe
 
-from .evaluator import Evaluator, Finished, PlainState, OnEvaluation, ValueAndGrad
+from .evaluator import Allocate, Evaluator, Finished, PlainState, OnEvaluation, ValueAndGrad
 from .objective import LossTerms
 # Called at every iteration boundary with a function returning the live state; it may
 # save that state, or raise to stop (the saved state then resumes the run exactly).
@@ -22,8 +22,6 @@ OnIteration = Callable[[Callable[[], "LbfgsState"]], None]
 
 # Line-search evaluations allowed beyond the budget; the budget check stops first.
 LINE_SEARCH_SLACK = 25
-# Makes an empty vector like the given one; the engine passes file-backed ones for levels larger than RAM.
-Allocate = Callable[[torch.Tensor], torch.Tensor]
 
 
 class _Vectors:

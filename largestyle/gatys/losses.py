@@ -51,15 +51,18 @@ def square_sum(target: torch.Tensor) -> float:
     return float(torch.linalg.vector_norm(target)) ** 2
 
 
-def target_norm(target: torch.Tensor, count: int | None = None, total: float | None = None) -> float:
-    """The mean square of a target (content features or a Gram matrix); 1 for an all-zero target.
+def target_norm(target: torch.Tensor) -> float:
+    """The mean square of a target (content features or a Gram matrix); 1 for an all-zero target."""
+    return mean_square(square_sum(target), target.numel())
+
+
+def mean_square(total: float, count: int) -> float:
+    """``total`` (a sum of squares) over ``count`` values, as a norm: 1 when it is zero.
 
     An all-zero target (a black style image's Grams) has no scale to be relative to, so
-    its term stays unnormalised. ``total`` and ``count`` give the mean from parts: the
-    square sums of every window's core, and the number of values in the level's target.
+    its term stays unnormalised. Exact tiling adds the square sums of every window's core.
     """
-    total = square_sum(target) if total is None else total
-    mean = total / (target.numel() if count is None else count)
+    mean = total / count
     return mean if mean > 0 else 1.0
 
 

@@ -22,7 +22,7 @@ import torch
 from ..core.vgg import channels, halo, stride
 from ..geometry.tiling import HaloTile, halo_tiles
 from ..network.vgg import VGG19Features
-from .losses import content_loss, square_sum, style_loss, style_slopes, target_norm, tv_loss
+from .losses import content_loss, mean_square, square_sum, style_loss, style_slopes, target_norm, tv_loss
 from .lossweights import LossWeights
 from .objective import LossTerms, checked
 from .targets import network_device, positions, style_targets
@@ -62,7 +62,7 @@ class TiledObjective:
         for index in range(len(self.tiles)):
             for layer, target in self._targets(index).items():
                 totals[layer] = totals.get(layer, 0.0) + square_sum(target)
-        return {layer: target_norm(None, channels(layer) * positions(*self.shape, layer), total)
+        return {layer: mean_square(total, channels(layer) * positions(*self.shape, layer))
                 for layer, total in totals.items()}
 
     @staticmethod

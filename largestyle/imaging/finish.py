@@ -16,7 +16,8 @@ from .denoise import remove_noise
 def check_finishing(config: RenderConfig) -> None:
     """Refuse, before any work, a finishing step this installation cannot do.
 
-    --remove-noise needs scikit-image, which is not among largestyle's own requirements.
+    --remove-noise needs scikit-image: a requirement of largestyle, but an installation made
+    without its dependencies may lack it.
     """
     if config.remove_noise > 0 and find_spec("skimage") is None:
         raise LargestyleError("--remove-noise needs scikit-image: install it (pip install scikit-image), "

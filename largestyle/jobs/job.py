@@ -17,6 +17,7 @@ from typing import Callable
 from ..config.settings import RenderConfig
 from ..core.atomic import remove_stale_temporaries, storage_problem, write_bytes
 from ..core.errors import LargestyleError
+from ..core.hashing import sha256_of, stream_sha256
 from ..core.pathsafety import check_render_paths
 from ..engine import events as ev
 from ..engine.buffers import MappedBuffers
@@ -25,7 +26,7 @@ from ..engine.engine import Engine
 from ..imaging.finish import check_finishing, finish_output
 from ..io.inputs import Inputs, load_inputs, output_alpha
 from ..io.write import check_output_path, save_image
-from ..network.weightfiles import sha256_of
+
 from . import layout
 from .lock import JobLock
 from .record import job_record
@@ -190,10 +191,7 @@ def _input_sha256(path: Path, role: str) -> str:
         with os.fdopen(handle, "rb") as stream:
             if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
                 raise LargestyleError(f"cannot read {role} image {path}: it is no longer a regular file")
-            digest = hashlib.sha256()
-            while chunk := stream.read(1 << 20):
-                digest.update(chunk)
-            return digest.hexdigest()
+            return stream_sha256(stream)
     except OSError as exc:
         raise LargestyleError(f"cannot read {role} image {path}: {storage_problem(exc)}") from None
 

@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 
 from ..core.atomic import storage_problem, write_json
+from ..core.hashing import sha256_of
 from ..core.errors import LargestyleError
 from ..core.faults import kill_point
 from ..engine import events as ev
 from ..engine.meter import WorkMeter
-from ..network.weightfiles import sha256_of
 from . import layout
 from .store import RESUME_ADVICE, JobDirectory
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import torch
 
 from ..core.atomic import atomic_write, read_json, storage_problem, write_json
+from ..core.hashing import sha256_of
 from ..core.errors import LargestyleError
 from ..core.faults import kill_point
 from ..engine.checkpoints import Checkpoints
 from ..io.write import save_image
-from ..network.weightfiles import sha256_of
 from . import layout
 
 RESUME_ADVICE = "free some space (or give the render a --job-dir elsewhere) and run the same command again to resume"

@@ -12,12 +12,12 @@ read safely), ``layouts`` (each layout to the checked canonical form) and ``comp
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from pathlib import Path
 
 from ..core.errors import LargestyleError, one_line
+from ..core.hashing import sha256_of
 from .compact import ANOTHER_OUTPUT, write_compact
 from .containers import looks_like_plain_pickle, torch_load, unpickle_restricted
 from .flavours import FLAVOURS
@@ -33,15 +33,6 @@ __all__ = ["ANOTHER_OUTPUT", "CAFFE_HEURISTIC_THRESHOLD", "COMPACT_FORMAT", "FLA
 KNOWN_SHA256 = {"dcbb9e9d": "torchvision"}
 # Below this mean |conv1_1 weight| a torchvision-keyed file is taken as the Caffe conversion.
 CAFFE_HEURISTIC_THRESHOLD = 0.05
-_CHUNK = 1 << 20
-
-
-def sha256_of(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while chunk := stream.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def detect_format(path) -> str:
