@@ -12,6 +12,10 @@ level's start, which this does not model.
 
 Prints JSON; the chosen tolerance is the largest whose final loss stays within 1% of the
 full budget's in every case.
+
+With ``--pyramid-size N`` it also renders each pair with the default settings at N px (two
+levels or more) and reports the share of each level's cap that the default tolerance used:
+``largestyle plan`` estimates times from these shares (``config.settings.EXPECTED_SHARE``).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import numpy as np
 import torch
 from skimage import data
 
-from largestyle.config.settings import CONVERGENCE_WINDOW, make_config
+from largestyle.config.settings import CONVERGENCE_WINDOW, RenderConfig, make_config
 from largestyle.engine import events as ev
 from largestyle.engine.engine import Engine
 
@@ -70,6 +74,21 @@ def full_run(content, style, size: int, iterations: int) -> tuple[list[float], l
     return losses, seconds
 
 
+def pyramid_shares(content, style, size: int) -> list[dict]:
+    """Evaluations each level of a default render used, against its cap."""
+    used, caps = {}, {}
+
+    def record(event):
+        if isinstance(event, ev.RenderStarted):
+            caps.update({level.index: level.total_evaluations for level in event.levels})
+        if isinstance(event, ev.Evaluation):
+            used[event.level] = used.get(event.level, 0) + 1
+
+    Engine(make_config(target_size=size, weights="random"), record).render(tensor(content), tensor(style))
+    return [{"level": index + 1, "cap": cap, "used": used.get(index, 0), "share": round(used.get(index, 0) / cap, 3)}
+            for index, cap in sorted(caps.items())]
+
+
 def stop_point(losses: list[float], tolerance: float, window: int = CONVERGENCE_WINDOW) -> int:
     """Evaluations a level with this tolerance uses: the Evaluator's rule applied to the recorded losses."""
     best = np.minimum.accumulate(losses)
@@ -84,10 +103,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="128,256")
     parser.add_argument("--iterations", type=int, default=300, help="the full budget (the default first level's)")
+    parser.add_argument("--pyramid-size", type=int, default=512,
+                        help="also render each pair at this size with the default settings (0: skip)")
     args = parser.parse_args()
     cases, worst = [], {t: 0.0 for t in TOLERANCES}
     for name, (content, style) in pairs().items():
-        for size in map(int, args.sizes.split(",")):
+        for size in (int(text) for text in args.sizes.split(",") if text):
             losses, seconds = full_run(content, style, size, args.iterations)
             best = np.minimum.accumulate(losses)
             rows = []
@@ -100,7 +121,13 @@ def main() -> None:
             cases.append({"pair": name, "size": size, "budget": len(losses), "seconds": round(sum(seconds), 2),
                           "by_tolerance": rows})
     chosen = max((t for t in TOLERANCES if worst[t] <= WITHIN), default=0.0)
+    pyramid = {name: pyramid_shares(content, style, args.pyramid_size)
+               for name, (content, style) in pairs().items()} if args.pyramid_size else {}
+    shares = {position: [level["share"] for levels in pyramid.values() for level in levels
+                         if (level["level"] == 1) == (position == "first")] for position in ("first", "later")}
     print(json.dumps({"window": CONVERGENCE_WINDOW, "within": WITHIN, "cases": cases,
+                      "pyramid": {"size": args.pyramid_size, "tolerance": RenderConfig.tolerance, "renders": pyramid,
+                                  "mean_share": {k: round(float(np.mean(v)), 3) for k, v in shares.items() if v}},
                       "worst_final_loss_ratio": {str(t): round(r, 5) for t, r in worst.items()},
                       "chosen_tolerance": chosen,
                       "theory": "a stopped run evaluates the same points as the full run up to its stop, so "

@@ -24,7 +24,8 @@ def render(content, style, target_size: int = RenderConfig.target_size, *, progr
     """Paint ``content`` in the style of ``style`` with ``target_size`` px on the long side.
 
     ``content`` and ``style`` may be file paths, PIL images, or H x W x 3 arrays
-    (uint8, uint16, or float in [0, 1]). ``options`` are the CLI's options with
+    (uint8, uint16, or float in [0, 1]); ``style`` may also be a list of them, whose
+    Gram matrices are blended by ``style_blend`` (default: equal weights). ``options`` are the CLI's options with
     underscores (``style_weight=...``, ``tile_size=...``, ``max_memory="4GB"``);
     see ``largestyle.RenderConfig``. ``progress``, if given, receives every
     progress event (``largestyle.events``). Engine notices, such as the
@@ -51,7 +52,7 @@ def render(content, style, target_size: int = RenderConfig.target_size, *, progr
     inputs = load_inputs(content, style, config)
     for message in inputs.messages:
         callback(message)
-    image = Engine(config, callback).render(inputs.content, inputs.style, inputs.init)
+    image = Engine(config, callback).render(inputs.content, inputs.styles, inputs.init)
     image = finish_output(image, inputs.content, config)
     alpha = output_alpha(inputs, config)
     if alpha is not None:

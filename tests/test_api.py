@@ -138,6 +138,8 @@ def test_readme_example_runs(tmp_path, monkeypatch):
     smooth = (smooth_image(30, 45) * 255).astype(np.uint8)
     Image.fromarray(smooth).save(tmp_path / "photo.jpg")
     Image.fromarray(smooth[:, ::-1]).save(tmp_path / "painting.jpg")
+    Image.fromarray(smooth[::-1]).save(tmp_path / "starry.jpg")
+    Image.fromarray(smooth[::-1, ::-1]).save(tmp_path / "scream.jpg")
     real_render = largestyle.render
     monkeypatch.setattr(largestyle, "render", lambda *a, **k: real_render(*a, **{**k, "target_size": 48, **FAST}))
     monkeypatch.chdir(tmp_path)

@@ -52,7 +52,7 @@ def dry_run(specs, restart: bool) -> int:
     unplanned = 0
     unreadable: dict[str, int] = {}  # problem -> jobs it stops
     for number, spec in enumerate(specs, 1):
-        print(f"[{number}/{len(specs)}] {spec.name}: {spec.content} in the style of {spec.style} -> "
+        print(f"[{number}/{len(specs)}] {spec.name}: {spec.content} in the style of {spec.styles_text} -> "
               f"{spec.output} ({state_of(spec, restart)})")
         try:
             print(_plan_of(spec, probe, unreadable))
@@ -70,13 +70,13 @@ def _plan_of(spec, probe: _Probes, unreadable: dict[str, int]) -> str:
     """One job's plan; its inputs' problems are counted in ``unreadable`` and raised together."""
     config = make_config(**spec.options)
     sizes = [probe(path, role, config.max_input_pixels)
-             for path, role in ((spec.content, "content"), (spec.style, "style"))]
+             for path, role in spec.images()]
     problems = [size for size in sizes if isinstance(size, str)]
     for problem in problems:
         unreadable[problem] = unreadable.get(problem, 0) + 1
     if problems:
         raise LargestyleError("; ".join(problems))
-    return plan_text(spec.content, spec.style, config, content_size=sizes[0])
+    return plan_text(spec.content, spec.styles, config, content_size=sizes[0])
 
 
 def _run_jobs(specs, args: argparse.Namespace) -> int:
@@ -85,7 +85,7 @@ def _run_jobs(specs, args: argparse.Namespace) -> int:
     from .progress import ProgressPrinter
 
     def progress(spec):
-        print(f"largestyle: job {spec.name}: {spec.content} in the style of {spec.style} -> {spec.output}",
+        print(f"largestyle: job {spec.name}: {spec.content} in the style of {spec.styles_text} -> {spec.output}",
               file=sys.stderr)
         return stop.watch(ProgressPrinter(quiet=args.quiet))
 

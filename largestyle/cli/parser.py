@@ -118,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_inputs(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("content", help="content image (the photo)")
-    parser.add_argument("style", help="style image (the artwork)")
+    parser.add_argument("styles", nargs="+", metavar="STYLE",
+                        help="style image (the artwork); several are blended, weighted by --style-blend")
 
 
 def _add_render(commands, common: argparse.ArgumentParser) -> None:

@@ -7,14 +7,11 @@ Python API takes the same names as keyword arguments, so the two cannot drift.
 from __future__ import annotations
 
 import dataclasses
-import math
-import re
 from dataclasses import dataclass, field, fields
 
 from ..core.errors import LargestyleError
 from ..core.units import parse_bytes
-from ..core.vgg import GRID, LAYER_NAMES
-from ..geometry.printsize import parse_print_size, print_pixels
+from . import validation
 
 # Content, style and TV weights. The content and style terms are scale-free (divided by their
 # targets' mean squares), so these hold for every weights file. Measured on the demo's pair with
@@ -24,26 +21,25 @@ from ..geometry.printsize import parse_print_size, print_pixels
 DEFAULT_LOSS_WEIGHTS = (1.5, 10.0, 10.0)
 # Formats of weight files that --weights-format can force (see largestyle.network.weightfiles).
 WEIGHT_FORMATS = ("torchvision", "caffe", "lasagne", "named", "largestyle")
-# Smallest tile side: smaller tiles are mostly border, where VGG's deep layers see only padding.
-MIN_TILE = 32
 # A render saves its in-level progress every this many loss evaluations or seconds,
 # whichever comes first (and always at a level's or blend tile's end). A 4096 px
 # level state is about 5 GB, so saving every few evaluations would cost more than it saves.
 CHECKPOINT_EVALUATIONS = 20
 CHECKPOINT_SECONDS = 600.0
-# Largest output long side: 128k px, far beyond any print (a 300 dpi print 10 m long is 118k px).
-MAX_SIDE = 1 << 17
-# Largest loss or layer weight: the float32 loss stays finite with room for the terms' own size.
-MAX_WEIGHT = 1e12
-# Seeds are what torch.Generator.manual_seed takes without wrapping.
-MAX_SEED = 2**63 - 1
 # Evaluations over which --tolerance measures a level's relative improvement.
 CONVERGENCE_WINDOW = 10
+# Share of its --iterations cap that a level used at the default --tolerance, measured by
+# bench/bench_convergence.py --pyramid-size 512 on three pairs (docs/benchmarks.md): the first
+# level used 155, 300 and 186 of 300, the second 88, 52 and 100 of 100. `plan` estimates times
+# with the means, for any --tolerance at least the default (a larger one stops no later on the
+# same path); with a smaller one it assumes the cap.
+EXPECTED_SHARE = (0.71, 0.80)  # first level, later levels
 # Default memory budgets: shares of the free GPU memory, or of the RAM available on the CPU.
 CUDA_FREE_SHARE = 0.8
 CPU_RAM_SHARE = 0.5
 # Output file formats by extension.
 OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+
 
 def _opt(default, help: str, **extra):
     """A field whose metadata also describes its command-line option."""
@@ -62,6 +58,9 @@ class RenderConfig:
     tv_weight: float | None = _opt(
         None, f"weight of the total-variation (smoothness) loss (default: {DEFAULT_LOSS_WEIGHTS[2]:g})")
     style_scale: float = _opt(1.0, "style image long side as a multiple of each level's long side")
+    style_blend: tuple[float, ...] | None = _opt(
+        None, "with several style images, the weight of each in the style target, e.g. 3,1 "
+              "(each layer's target is the weighted mean of the styles' Gram matrices; default: equal)", list=True)
     content_layers: tuple[str, ...] = _opt(("relu4_2",), "VGG-19 layers for the content loss", list=True)
     style_layers: tuple[str, ...] = _opt(
         ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), "VGG-19 layers for the style loss", list=True)
@@ -129,96 +128,9 @@ class RenderConfig:
 
     def validate(self) -> None:
         """Raise a one-line LargestyleError naming the option for the first setting out of range."""
-        self._check_whole_numbers()
-        self._check_real_numbers()
-        self._check_layers()
-        self._check_machine()
-        self._check_output()
-        self._check_choices()
+        validation.validate(self, {name: field.metadata["choices"] for name, field in _FIELDS.items()
+                                   if "choices" in field.metadata})
 
-    def _check_whole_numbers(self) -> None:
-        for name, low in (("target_size", 16), ("iterations", 1), ("first_level_factor", 1),
-                          ("history_size", 1), ("passes", 1), ("seed", 0), ("max_input_pixels", 1)):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                _bad(f"--{name.replace('_', '-')} must be a whole number of at least {low}, got {value!r}")
-        if self.target_size > MAX_SIDE:
-            _bad(f"--target-size must be at most {MAX_SIDE} px, got {self.target_size}")
-        if self.seed > MAX_SEED:
-            _bad(f"--seed must be at most {MAX_SEED}, got {self.seed}")
-
-    def _check_real_numbers(self) -> None:
-        for name in ("content_weight", "style_weight", "tv_weight", "style_scale", "dpi"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                      or not math.isfinite(value)):
-                _bad(f"--{name.replace('_', '-')} must be a finite number, got {value!r}")
-        for name in ("content_weight", "style_weight", "tv_weight"):
-            value = getattr(self, name)
-            if value is not None and not 0 <= value <= MAX_WEIGHT:
-                _bad(f"--{name.replace('_', '-')} must be between 0 and {MAX_WEIGHT:g}, got {value:g}")
-        for name in ("learning_rate", "tolerance", "remove_noise"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                _bad(f"--{name.replace('_', '-')} must be a finite number, got {value!r}")
-        if not 0 < self.learning_rate <= 1:
-            _bad(f"--learning-rate must be above 0 and at most 1, got {self.learning_rate:g}")
-        if not 0 <= self.tolerance < 1:
-            _bad(f"--tolerance must be at least 0 and below 1, got {self.tolerance:g}")
-        if not 0 <= self.remove_noise <= 10:
-            _bad(f"--remove-noise must be from 0 (off) to 10, got {self.remove_noise:g}")
-        if not 0 < self.style_scale <= 64:
-            _bad(f"--style-scale must be above 0 and at most 64, got {self.style_scale:g}")
-
-    def _check_layers(self) -> None:
-        for layer in self.content_layers + self.style_layers:
-            if layer not in LAYER_NAMES:
-                _bad(f"unknown layer {layer!r}; choose from {', '.join(LAYER_NAMES)}")
-        if not self.style_layers and not self.content_layers:
-            _bad("at least one content or style layer is needed")
-        for option, layers in (("--content-layers", self.content_layers), ("--style-layers", self.style_layers)):
-            if len(set(layers)) != len(layers):
-                _bad(f"{option} names a layer twice: {','.join(layers)}")
-        if self.style_layer_weights is not None:
-            if len(self.style_layer_weights) != len(self.style_layers):
-                _bad(f"--style-layer-weights has {len(self.style_layer_weights)} values "
-                     f"for {len(self.style_layers)} style layers")
-            if not all(isinstance(w, (int, float)) and math.isfinite(w) and 0 <= w <= MAX_WEIGHT
-                       for w in self.style_layer_weights) or not sum(self.style_layer_weights) > 0:
-                _bad(f"--style-layer-weights must be finite numbers from 0 to {MAX_WEIGHT:g}, not all zero")
-
-    def _check_machine(self) -> None:
-        """Tiles, memory budgets and the device."""
-        if self.tile_size is not None and (self.tile_size < MIN_TILE or self.tile_size % GRID):
-            _bad(f"--tile-size must be a multiple of {GRID} and at least {MIN_TILE}, got {self.tile_size}")
-        if self.max_memory is not None and self.max_memory <= 0:
-            _bad("--max-memory must be positive")
-        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
-            _bad(f"--device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
-        if self.max_ram is not None and self.max_ram <= 0:
-            _bad("--max-ram must be positive")
-
-    def _check_output(self) -> None:
-        """Resolution, JPEG quality and print size."""
-        if not 0 < self.dpi <= 100_000:
-            _bad(f"--dpi must be a positive number of pixels per inch, got {self.dpi}")
-        if not 1 <= self.jpeg_quality <= 100:
-            _bad(f"--jpeg-quality must be 1-100, got {self.jpeg_quality}")
-        if self.print_size is not None:
-            size = parse_print_size(self.print_size)  # raises with an example of the form
-            longest = max(print_pixels(size, self.dpi))
-            if longest > MAX_SIDE:
-                _bad(f"--print-size {self.print_size} at {self.dpi:g} dpi is {longest} px on its long side, more than "
-                     f"{MAX_SIDE}; choose a smaller --print-size or a lower --dpi")
-
-    def _check_choices(self) -> None:
-        if not isinstance(self.init, str) or not self.init.strip():
-            _bad(f"--init must be content, noise or an image file, got {self.init!r}")
-        for name in ("optimizer", "preserve_colors", "pooling", "tiling", "weights_format", "print_fit",
-                     "alpha", "bit_depth"):
-            choices = _FIELDS[name].metadata["choices"]
-            if getattr(self, name) not in choices + ((None,) if name == "weights_format" else ()):
-                _bad(f"--{name} must be one of {', '.join(choices)}")
 
     @property
     def init_image(self) -> str | None:
@@ -241,6 +153,16 @@ class RenderConfig:
         weights = self.style_layer_weights or (1.0,) * len(self.style_layers)
         total = sum(weights) or 1.0
         return {layer: w / total for layer, w in zip(self.style_layers, weights)}
+
+    def blend_weights(self, styles: int) -> tuple[float, ...]:
+        """Each of ``styles`` style images' share of the style target (summing to 1); --style-blend
+        must give one weight per style."""
+        weights = self.style_blend or (1.0,) * styles
+        if len(weights) != styles:
+            _bad(f"--style-blend has {len(weights)} weight{'s' if len(weights) != 1 else ''} for {styles} style "
+                 f"image{'s' if styles != 1 else ''}; give one weight per style image")
+        total = sum(weights)
+        return tuple(weight / total for weight in weights)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 
@@ -98,14 +98,15 @@ class Engine:
                        self.device.type == "cpu")
 
     def plan(self, height: int, width: int,
-             style_shape: tuple[int, int] | None = None) -> tuple[tuple[ev.LevelPlan, ...], int]:
+             style_shapes: Sequence[tuple[int, int]] = ()) -> tuple[tuple[ev.LevelPlan, ...], int]:
         """Each level's plan for content of height x width, and the memory budget used."""
-        return self.planner.plan(height, width, style_shape), self.budgets.device
+        return self.planner.plan(height, width, style_shapes), self.budgets.device
 
-    def render(self, content: torch.Tensor, style: torch.Tensor, init: torch.Tensor | None = None) -> torch.Tensor:
+    def render(self, content: torch.Tensor, style: torch.Tensor | Sequence[torch.Tensor],
+               init: torch.Tensor | None = None) -> torch.Tensor:
         """Stylise ``content`` ((3, H, W) RGB in [0, 1]) after ``style``; returns (3, h, w) on the CPU.
 
-        ``init`` (an RGB image of any size, e.g. an earlier render) is the first level's start,
+        ``style`` is one image or several, blended by --style-blend. ``init`` (an RGB image of any size, e.g. an earlier render) is the first level's start,
         resized to it; without it the config's --init (content or noise) decides.
 
         The output's long side is ``config.target_size``, its aspect ratio the content's.
@@ -113,14 +114,18 @@ class Engine:
         a render given the same checkpoints continues where they stop, bit for bit.
         """
         started = time.perf_counter()
-        content, style = _batch(content).to(self.device), _batch(style).to(self.device)
+        content = _batch(content).to(self.device)
+        styles = tuple(_batch(image).to(self.device) for image in (style if isinstance(style, (list, tuple))
+                                                                   else (style,)))
+        self.config.blend_weights(len(styles))  # one --style-blend weight per style
         (height, width), box = output_frame(self.config, *content.shape[-2:])
-        levels, budget = self._resumable_plan(*content.shape[-2:], style.shape[-2:])  # first: it may refuse
+        shapes = [tuple(image.shape[-2:]) for image in styles]
+        levels, budget = self._resumable_plan(*content.shape[-2:], shapes)  # first: it may refuse
         content = crop(content, box)
-        if self.config.preserve_colors == "histogram":  # the style's colours made the (cropped) content's
-            style = match_colours(style, content)
+        if self.config.preserve_colors == "histogram":  # the styles' colours made the (cropped) content's
+            styles = tuple(match_colours(image, content) for image in styles)
         method = self.prepare()
-        self._announce(levels, budget, style, height, width)
+        self._announce(levels, budget, shapes, height, width)
         image, used = None, 0
         init = None if init is None else _batch(init).to(self.device)
         for position, level in enumerate(levels):
@@ -135,7 +140,7 @@ class Engine:
             level_started = time.perf_counter()
             self.emit(ev.LevelStarted(level, len(levels)))
             level_content = resize(content, (level.height, level.width))
-            targets = method.level_targets(style, level, self.memory, budget)
+            targets = method.level_targets(styles, level, self.memory, budget)
             image, n, levels = self._run_level(levels, position, budget, level_content, targets,
                                                self._start(image if image is not None else init, level_content,
                                                            level))
@@ -169,23 +174,23 @@ class Engine:
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()
 
-    def _announce(self, levels, budget: int, style: torch.Tensor, height: int, width: int) -> None:
-        """Warnings about the weights, the plan and the style image, then RenderStarted."""
+    def _announce(self, levels, budget: int, style_shapes, height: int, width: int) -> None:
+        """Warnings about the weights, the plan and the style images, then RenderStarted."""
         info = self.method.weights_info
-        for notice in render_notices(self.config, info, levels, budget, tuple(style.shape[-2:]), height, width):
+        for notice in render_notices(self.config, info, levels, budget, style_shapes, height, width):
             self.emit(notice)
         self.emit(ev.RenderStarted(levels, str(self.device), budget, info.flavour if info else "given",
                                    info and info.path, info and info.sha256, info and info.chosen_by,
                                    self.method.loss_weights))
 
     def _resumable_plan(self, height: int, width: int,
-                        style_shape: tuple[int, int]) -> tuple[tuple[ev.LevelPlan, ...], int]:
+                        style_shapes: Sequence[tuple[int, int]]) -> tuple[tuple[ev.LevelPlan, ...], int]:
         """The saved plan if there is one (a resume must tile exactly as before), else a new one, saved."""
         saved = self.checkpoints.load(PLAN_KEY)
         if saved is not None:
             plan = SavedPlan.from_plain(saved)
             return plan.levels, plan.budget
-        levels, budget = self.plan(height, width, tuple(style_shape))
+        levels, budget = self.plan(height, width, style_shapes)
         self.checkpoints.save(PLAN_KEY, SavedPlan(levels, budget).to_plain())
         return levels, budget
 

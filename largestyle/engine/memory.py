@@ -11,7 +11,8 @@ from pathlib import Path
 import torch
 
 from ..core.atomic import atomic_write
-from ..config.settings import CPU_RAM_SHARE, CUDA_FREE_SHARE, MIN_TILE
+from ..config.settings import CPU_RAM_SHARE, CUDA_FREE_SHARE
+from ..config.validation import MIN_TILE
 from ..core.errors import LargestyleError
 from ..network.vgg import VGG19Features
 from ..core.vgg import GRID, channels, deepest_of, stride

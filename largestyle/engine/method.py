@@ -38,8 +38,8 @@ class Method(Protocol):
     def prepare(self, device: torch.device) -> None:
         """Load what the method needs (its network and weights) onto ``device``, once."""
 
-    def level_targets(self, style: torch.Tensor, level: LevelPlan, memory: MemoryModel, budget: int):
-        """What a level's loss compares against, computed within ``budget`` bytes."""
+    def level_targets(self, styles: tuple[torch.Tensor, ...], level: LevelPlan, memory: MemoryModel, budget: int):
+        """What a level's loss compares against, from one or more style images, computed within ``budget`` bytes."""
 
     def objective(self, content: torch.Tensor, targets) -> Objective:
         """The loss of a whole level or of one blend tile, against ``content``'s targets."""

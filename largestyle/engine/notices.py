@@ -11,8 +11,8 @@ from .events import LevelPlan
 
 
 def render_notices(config: RenderConfig, info: WeightsInfo | None, levels: tuple[LevelPlan, ...], budget: int,
-                   style_shape: tuple[int, int], height: int, width: int) -> list[Notice]:
-    """The notices for a height x width render of these levels with a style image of ``style_shape``."""
+                   style_shapes, height: int, width: int) -> list[Notice]:
+    """The notices for a height x width render of these levels with style images of ``style_shapes``."""
     notices = []
     if info is not None and info.is_random and config.weights != "random":
         notices.append(Notice("random-weights", RANDOM_WEIGHTS_WARNING))
@@ -23,10 +23,12 @@ def render_notices(config: RenderConfig, info: WeightsInfo | None, levels: tuple
                 f"{format_bytes(level.tiled_bytes)}, more than the {format_bytes(budget)} budget; "
                 "a smaller --tile-size (or none, to size tiles from the budget) is safer")))
     needed = style_side(config, height, width)
-    if max(style_shape) < needed:
-        notices.append(Notice("style-upscaled", (
-            f"the style image is {style_shape[1]}x{style_shape[0]} px; at --style-scale "
-            f"{config.style_scale:g} the {width}x{height} px output needs it {needed} px on the long "
-            f"side, so its texture is enlarged {needed / max(style_shape):.1f}x and will look blurry; "
-            f"use a style image of at least {needed} px, or a lower --style-scale")))
+    for number, (style_height, style_width) in enumerate(style_shapes, 1):
+        if max(style_height, style_width) < needed:
+            which = f"style image {number}" if len(style_shapes) > 1 else "the style image"
+            notices.append(Notice("style-upscaled", (
+                f"{which} is {style_width}x{style_height} px; at --style-scale "
+                f"{config.style_scale:g} the {width}x{height} px output needs it {needed} px on the long "
+                f"side, so its texture is enlarged {needed / max(style_height, style_width):.1f}x and will look "
+                f"blurry; use a style image of at least {needed} px, or a lower --style-scale")))
     return notices

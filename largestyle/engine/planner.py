@@ -8,9 +8,11 @@ changing this one.
 from __future__ import annotations
 
 import math
+from typing import Sequence
 from dataclasses import dataclass
 
-from ..config.settings import MIN_TILE, RenderConfig
+from ..config.settings import RenderConfig
+from ..config.validation import MIN_TILE
 from ..core.errors import LargestyleError
 from ..core.units import format_bytes
 from ..core.vgg import GRID, MIN_SIDE
@@ -54,15 +56,15 @@ class Planner:
     maps: bool  # whether the buffer store can keep buffers in files
     on_cpu: bool
 
-    def plan(self, height: int, width: int, style_shape: tuple[int, int] | None = None) -> tuple[LevelPlan, ...]:
+    def plan(self, height: int, width: int, style_shapes: Sequence[tuple[int, int]] = ()) -> tuple[LevelPlan, ...]:
         """Each level's plan for content of height x width.
 
-        With ``style_shape`` (the style image's height, width) it also refuses a
-        --style-scale whose resized style image would not fit.
+        With ``style_shapes`` (each style image's height, width) it also refuses a
+        --style-scale whose resized style images would not fit.
         """
         cfg = self.config
         frame = output_frame(cfg, height, width)[0]
-        if style_shape is not None:
+        for style_shape in style_shapes:  # one at a time: their Gram matrices are computed in turn
             self._check_style_scale(style_shape, *frame)
         plans = []
         for index, (h, w) in enumerate(level_shapes(*frame)):

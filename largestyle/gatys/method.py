@@ -53,7 +53,12 @@ class GatysMethod:
     def loss_weights(self) -> tuple[float, float, float]:
         return self.weights.content, self.weights.style, self.weights.tv
 
-    def level_targets(self, style: torch.Tensor, level, memory, budget: int) -> dict[str, torch.Tensor]:
+    def level_targets(self, styles, level, memory, budget: int) -> dict[str, torch.Tensor]:
+        """Each style layer's target: the weighted mean (--style-blend) of the styles' Gram matrices."""
+        grams = [self._style_grams(style, level, memory, budget) for style in styles]
+        return targets.blend_grams(grams, self.config.blend_weights(len(grams)))
+
+    def _style_grams(self, style: torch.Tensor, level, memory, budget: int) -> dict[str, torch.Tensor]:
         """The style image at --style-scale x the level's long side, as Gram matrices."""
         cfg = self.config
         shape = fit_long_side(*style.shape[-2:], round(max(level.height, level.width) * cfg.style_scale))

@@ -33,6 +33,18 @@ def style_targets(network: VGG19Features, style: torch.Tensor, layers,
     return {layer: total / positions(height, width, layer) for layer, total in sums.items()}
 
 
+def blend_grams(grams: list[dict[str, torch.Tensor]], weights: tuple[float, ...]) -> dict[str, torch.Tensor]:
+    """Each layer's weighted mean of several styles' Gram matrices (``weights`` sum to 1).
+
+    One style's Grams are returned as they are, so a single style renders exactly as before.
+    The mean is a constant of the loss: every tile and window compares against the same target,
+    so exact tiling stays exact.
+    """
+    if len(grams) == 1:
+        return grams[0]
+    return {layer: sum(weight * style[layer] for weight, style in zip(weights, grams)) for layer in grams[0]}
+
+
 @torch.no_grad()
 def content_targets(network: VGG19Features, content: torch.Tensor, layers) -> dict[str, torch.Tensor]:
     return network(content, layers)

@@ -94,7 +94,7 @@ def run_batch(specs: list[JobSpec], callback: Callable[[JobSpec], ev.Callback] |
             continue
         started = time.monotonic()
         try:
-            for path, role in ((spec.content, "content"), (spec.style, "style")):
+            for path, role in spec.images():
                 problem = input_problem(path, role)
                 if problem:
                     raise LargestyleError(problem)
@@ -102,7 +102,7 @@ def run_batch(specs: list[JobSpec], callback: Callable[[JobSpec], ev.Callback] |
                 spec.output.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise LargestyleError(f"cannot create {spec.output.parent}: {exc.strerror or exc}")
-            run_job(spec.content, spec.style, spec.output, make_config(**spec.options), spec.job_dir,
+            run_job(spec.content, spec.styles, spec.output, make_config(**spec.options), spec.job_dir,
                     restart, callback(spec) if callback else None, should_stop, policy)
             outcome.status = "finished"
         except RenderInterrupted as exc:

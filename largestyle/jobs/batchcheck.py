@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..config.settings import make_config
 from ..core.pathsafety import resolved
+from ..io.inputs import style_roles
 from . import layout
 from .batchsource import Source
 from .jobspec import JobSpec
@@ -78,7 +79,7 @@ def _inputs(specs: list[JobSpec]) -> dict[Path, Owner]:
     inputs: dict[Path, Owner] = {}
     for spec in specs:
         files = make_config(**spec.options).input_files()  # options were checked with make_config
-        named = {"content image": spec.content, "style image": spec.style,
+        named = {"content image": spec.content, **style_roles(spec.styles),
                  **{role: Path(path) for role, path in files.items()}}
         for role, path in named.items():
             inputs.setdefault(path, (role, spec))

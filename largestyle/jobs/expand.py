@@ -1,7 +1,8 @@
 """A batch file's tables turned into renders: [defaults] checked, each [[job]] expanded into JobSpecs.
 
 A job's content and style may be lists, and ``vary`` lists values of any render option;
-a job makes one render for each combination. Every option is checked with make_config
+a job makes one render for each combination. A list inside the style list is one render
+whose style blends those images (weighted by style_blend). Every option is checked with make_config
 and every problem names the line of the key that causes it.
 """
 
@@ -78,13 +79,29 @@ class _Job:
             raise self.fail(f"{key} {short(text)}: {getattr(error, 'strerror', None) or error}", key) from None
 
     def paths(self, key: str) -> list[str]:
-        """The content or style paths: one path or a non-empty list."""
+        """The content paths: one path or a non-empty list."""
+        value = self._value(key)
+        if not all(isinstance(v, str) for v in value):
+            raise self.fail(f"{key} must be a path or a non-empty list of paths", key)
+        return value
+
+    def style_sets(self) -> list[list[str]]:
+        """The style of each render: one path, or a list of paths blended into one render."""
+        value = self._value("style")
+        sets = [[v] if isinstance(v, str) else v for v in value]
+        if not all(isinstance(s, list) and 0 < len(s) <= batchlimits.MAX_LIST_VALUES
+                   and all(isinstance(v, str) for v in s) for s in sets):
+            raise self.fail("style must be a path or a list of paths (one render each); a list inside it is "
+                            f"one render blending up to {batchlimits.MAX_LIST_VALUES} styles, e.g. "
+                            'style = [["a.jpg", "b.jpg"]] with style_blend = [3, 1]', "style")
+        return sets
+
+    def _value(self, key: str) -> list:
         if key not in self.table:
             raise self.fail(f"job has no {key}")
         value = self.table[key]
-        if isinstance(value, str):
-            value = [value]
-        if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
+        value = [value] if isinstance(value, str) else value
+        if not (isinstance(value, list) and value):
             raise self.fail(f"{key} must be a path or a non-empty list of paths", key)
         return value
 
@@ -93,7 +110,7 @@ def expand_job(table, index: int, src: Source, defaults: dict, base: Path, room:
     """The renders of the [[job]] ``table``; ``room`` is how many more the batch file may make."""
     job = _Job(table, index, src, defaults, base)
     _check_keys(job)
-    contents, styles = job.paths("content"), job.paths("style")
+    contents, styles = job.paths("content"), job.style_sets()
     _check_output_keys(job)
     vary = _vary(job)
     # Count before expanding: a list of a million values must cost nothing.
@@ -106,12 +123,12 @@ def expand_job(table, index: int, src: Source, defaults: dict, base: Path, room:
         raise job.fail("job needs output or output_dir (here or in [defaults])")
     job_dir = job.resolve(table["job_dir"], "job_dir") if "job_dir" in table else None
     content_paths = [job.resolve(text, "content") for text in contents]
-    style_paths = [job.resolve(text, "style") for text in styles]
+    style_paths = [tuple(job.resolve(text, "style") for text in paths) for paths in styles]
     output_folder = None if "output" in table else job.resolve(output_dir, "output_dir")
     specs = []
     for content, style, *values in itertools.product(content_paths, style_paths, *vary.values()):
         varied = dict(zip(vary, values))
-        render_options = _render_options(job, {**options, **varied}, vary)
+        render_options = _render_options(job, {**options, **varied}, vary, len(style))
         output = _output(job, content, style, render_options, varied, output_folder)
         specs.append(JobSpec(output.stem, content, style, output, render_options, job_dir, job.header))
     return specs
@@ -171,20 +188,22 @@ def _check_count(job: _Job, factors: dict[str, int], room: int) -> None:
                        f"makes at most {batchlimits.MAX_JOBS:,}{above}", *keys)
 
 
-def _render_options(job: _Job, options: dict, vary: dict) -> dict:
-    """One render's options, checked with make_config; weights and --init paths are resolved like every path."""
+def _render_options(job: _Job, options: dict, vary: dict, styles: int) -> dict:
+    """One render's options for ``styles`` style images, checked with make_config; weights and --init paths
+    are resolved like every path."""
     weights, init = options.get("weights"), options.get("init")
     if isinstance(weights, str) and weights != "random":  # relative to the job file, like every path
         options["weights"] = str(job.resolve(weights, "weights"))
     if isinstance(init, str) and init not in ("content", "noise"):
         options["init"] = str(job.resolve(init, "init"))
-    problem, key = _validate(options)
+    problem, key = _validate(options, styles)
     if problem:
         raise job.src.error(job.option_line(key, vary) if key else job.header, problem)
     return options
 
 
-def _output(job: _Job, content: Path, style: Path, options: dict, varied: dict, folder: Path | None) -> Path:
+def _output(job: _Job, content: Path, style: tuple[Path, ...], options: dict, varied: dict,
+            folder: Path | None) -> Path:
     """One render's output: the job's template filled in, or a name made of its inputs and varied options."""
     if "output" in job.table:
         try:
@@ -212,10 +231,11 @@ def _too_long(value) -> int | None:
     return len(value) if isinstance(value, list) and len(value) > batchlimits.MAX_LIST_VALUES else None
 
 
-def _validate(options: dict) -> tuple[str | None, str | None]:
-    """(problem, offending key) from make_config, or (None, None) if the options are fine."""
+def _validate(options: dict, styles: int) -> tuple[str | None, str | None]:
+    """(problem, offending key) from make_config and ``styles`` style images, or (None, None) if the options
+    are fine."""
     try:
-        make_config(**options)
+        make_config(**options).blend_weights(styles)
         return None, None
     except LargestyleError as error:
         problem = str(error)

@@ -12,7 +12,7 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from ..config.settings import RenderConfig
 from ..core.atomic import remove_stale_temporaries, storage_problem, write_bytes
@@ -24,7 +24,7 @@ from ..engine.buffers import MappedBuffers
 from ..engine.checkpoints import CheckpointPolicy, RenderInterrupted
 from ..engine.engine import Engine
 from ..imaging.finish import check_finishing, finish_output
-from ..io.inputs import Inputs, load_inputs, output_alpha
+from ..io.inputs import Inputs, load_inputs, output_alpha, style_roles, style_sources
 from ..io.write import check_output_path, save_image
 
 from . import layout
@@ -53,10 +53,13 @@ class _Render:
         return self.job.output(self.output.suffix.lower())
 
 
-def run_job(content: Path, style: Path, output: Path, config: RenderConfig, job_dir: Path | None = None,
+def run_job(content: Path, style: Path | Sequence[Path], output: Path, config: RenderConfig,
+            job_dir: Path | None = None,
             restart: bool = False, callback: ev.Callback | None = None,
             should_stop: Callable[[], bool] | None = None, policy: CheckpointPolicy | None = None) -> Path:
     """Render into a job directory, resuming what it holds; returns the output path written.
+
+    ``style`` is one style image or several, blended by ``config.style_blend``.
 
     Raises ``RenderInterrupted`` after a checkpoint when ``should_stop`` turns true, and
     ``LargestyleError`` for bad input, a job directory made for another render or
@@ -92,25 +95,26 @@ def run_job(content: Path, style: Path, output: Path, config: RenderConfig, job_
     return render.output
 
 
-def _prepare(content: Path, style: Path, output: Path, config: RenderConfig, job_dir: Path | None,
+def _prepare(content: Path, style, output: Path, config: RenderConfig, job_dir: Path | None,
              emit: ev.Callback, should_stop: Callable[[], bool] | None,
              policy: CheckpointPolicy | None) -> _Render:
     """Everything that can be checked without writing, checked before the job directory is made."""
     check_finishing(config)
-    content, style, output = Path(content), Path(style), check_output_path(output, config.bit_depth)
+    styles = tuple(Path(path) for path in style_sources(style))
+    content, output = Path(content), check_output_path(output, config.bit_depth)
     job = JobDirectory(job_dir or layout.default_job_dir(output))
-    inputs_by_role = {"content image": content, "style image": style,
+    inputs_by_role = {"content image": content, **style_roles(styles),
                       **{role: Path(path) for role, path in config.input_files().items()}}
     check_render_paths(inputs_by_role, output, job.path)
-    inputs = load_inputs(content, style, config)
+    inputs = load_inputs(content, styles, config)
     buffers = MappedBuffers(job.path / layout.CANVAS_DIR)
     engine = Engine(config, emit, checkpoints=job, should_stop=should_stop, policy=policy, buffers=buffers)
     engine.network  # loads the weights: their hash is part of the record
     if not job.has_checkpoints():  # a resume keeps the plan it saved
-        engine.plan(*inputs.content.shape[-2:], tuple(inputs.style.shape[-2:]))
+        engine.plan(*inputs.content.shape[-2:], [tuple(image.shape[-2:]) for image in inputs.styles])
     init = config.init_image and _input_sha256(Path(config.init_image), "init")
-    record = job_record(content, style, output, config, engine.weights_info,
-                        _input_sha256(content, "content"), _input_sha256(style, "style"), init)
+    record = job_record(content, styles, output, config, engine.weights_info, _input_sha256(content, "content"),
+                        [_input_sha256(path, "style") for path in styles], init)
     return _Render(job, output, config, inputs, engine, buffers, record)
 
 
@@ -168,7 +172,7 @@ def _final_image(render: _Render, finished: dict | None, emit: ev.Callback) -> s
         emit(ev.Notice("damaged-output", f"{final} differs from the image the job finished with; "
                                          "writing it again from the checkpoints"))
     config = render.config
-    image = finish_output(render.engine.render(render.inputs.content, render.inputs.style, render.inputs.init),
+    image = finish_output(render.engine.render(render.inputs.content, render.inputs.styles, render.inputs.init),
                           render.inputs.content, config)
     save_image(image, final, alpha=output_alpha(render.inputs, config), bit_depth=config.bit_depth,
                dpi=config.dpi, jpeg_quality=config.jpeg_quality)

@@ -27,21 +27,21 @@ def template_problem(template: str) -> str | None:
     return None
 
 
-def filled_template(template: str, content: Path, style: Path, options: dict) -> str:
+def filled_template(template: str, content: Path, styles: tuple[Path, ...], options: dict) -> str:
     """``template`` with {content}, {style} and {option} filled in; raises as ``str.format`` does."""
-    fields = {k: _name_value(v) for k, v in options.items()} | _stems(content, style)
+    fields = {k: _name_value(v) for k, v in options.items()} | _stems(content, styles)
     return template.format(**fields)
 
 
-def default_name(content: Path, style: Path, varied: dict) -> str:
-    """``content_style_option-value.png``, with each varied option."""
-    stems = _stems(content, style)
+def default_name(content: Path, styles: tuple[Path, ...], varied: dict) -> str:
+    """``content_style_option-value.png``, with each varied option; several styles' names joined by +."""
+    stems = _stems(content, styles)
     return "_".join([stems["content"], stems["style"]]
                     + [f"{k}-{_name_value(v)}" for k, v in varied.items()]) + ".png"
 
 
-def _stems(content: Path, style: Path) -> dict[str, str]:
-    return {"content": _safe(content.stem), "style": _safe(style.stem)}
+def _stems(content: Path, styles: tuple[Path, ...]) -> dict[str, str]:
+    return {"content": _safe(content.stem), "style": "+".join(_safe(style.stem) for style in styles)}
 
 
 def _name_value(value) -> str:

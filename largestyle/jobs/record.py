@@ -22,15 +22,18 @@ DEFAULT_SETTINGS = json.loads(json.dumps(RenderConfig().to_dict()))
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-def job_record(content: Path, style: Path, output: Path, config: RenderConfig, weights_info,
-               content_sha256: str, style_sha256: str, init_sha256: str | None = None) -> dict:
-    """The record of a render of ``content`` in the style of ``style`` with ``config``."""
+def job_record(content: Path, styles, output: Path, config: RenderConfig, weights_info,
+               content_sha256: str, style_sha256s, init_sha256: str | None = None) -> dict:
+    """The record of a render of ``content`` in the style of ``styles`` (one path or several) with ``config``."""
     info = weights_info
+    styles = (styles,) if isinstance(styles, (str, Path)) else tuple(styles)
+    style_sha256s = (style_sha256s,) if isinstance(style_sha256s, str) else tuple(style_sha256s)
     record = {
         "version": __version__,
         "created": datetime.datetime.now().isoformat(timespec="seconds"),
         "content": {"path": str(Path(content).resolve()), "sha256": content_sha256},
-        "style": {"path": str(Path(style).resolve()), "sha256": style_sha256},
+        "styles": [{"path": str(Path(style).resolve()), "sha256": digest}
+                   for style, digest in zip(styles, style_sha256s, strict=True)],
         "output": str(Path(output).resolve()),
         "settings": json.loads(json.dumps(config.to_dict())),
         "weights": {"flavour": info.flavour if info else None, "sha256": info.sha256 if info else None,
@@ -42,13 +45,21 @@ def job_record(content: Path, style: Path, output: Path, config: RenderConfig, w
     return record
 
 
+def record_styles(record: dict) -> list:
+    """The record's style images ({path, sha256} each); a record made before several styles names one."""
+    styles = record.get("styles")
+    if styles is None and "style" in record:
+        styles = [record["style"]]
+    return styles if isinstance(styles, list) else []
+
+
 def identity(record: dict) -> str:
     """sha256 of what a resume must match: inputs, render settings, weights and version."""
     # A setting missing from an older record counts as its default, as in ``changes``.
     settings = {**DEFAULT_SETTINGS, **record["settings"]}
     essential = {
         "version": record["version"],
-        "inputs": [record["content"]["sha256"], record["style"]["sha256"]]
+        "inputs": [record["content"]["sha256"]] + [style["sha256"] for style in record_styles(record)]
         + ([record["init"]["sha256"]] if isinstance(record.get("init"), dict) else []),
         "settings": {name: value for name, value in sorted(settings.items()) if not output_only(name, settings)},
         "weights": [record["weights"]["flavour"], record["weights"]["sha256"]],
@@ -61,11 +72,14 @@ def problem_with(record) -> str | None:
     if not isinstance(record, dict):
         return "it is not a JSON object"
     for key, kind in (("version", str), ("created", str), ("output", str), ("identity", str),
-                      ("content", dict), ("style", dict), ("settings", dict), ("weights", dict)):
+                      ("content", dict), ("settings", dict), ("weights", dict)):
         if not isinstance(record.get(key), kind):
             return f"{key!r} is missing or not a {kind.__name__}"
-    for role in ("content", "style") + (("init",) if "init" in record else ()):
-        entry = record[role]
+    styles = record_styles(record)
+    if not styles:
+        return "'styles' is missing or empty"
+    entries = [("content", record["content"])] + [("styles", style) for style in styles]
+    for role, entry in entries + ([("init", record["init"])] if "init" in record else []):
         if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) or not _SHA256.fullmatch(str(entry.get("sha256"))):
             return f"{role!r} lacks a path or a sha256"
     weights = record["weights"]
@@ -95,10 +109,13 @@ def changes(old: dict, new: dict, output: bool = False) -> list[str]:
     ``output`` are the only ones compared.
     """
     found = []
-    for role in ("content", "style", "init") if not output else ():
+    for role in ("content", "init") if not output else ():
         was, now = old.get(role) or {}, new.get(role) or {}
         if was.get("sha256") != now.get("sha256"):
             found.append(f"the {role} image ({now.get('path', 'none now')})")
+    was, now = record_styles(old), record_styles(new)
+    if [style.get("sha256") for style in was] != [style["sha256"] for style in now] and not output:
+        found.append(f"the style image{'s' if len(now) > 1 else ''} ({', '.join(style['path'] for style in now)})")
     for name, value in new["settings"].items():
         if output_only(name, new["settings"]) != output:
             continue

@@ -21,6 +21,7 @@ from .charts import plot_loss
 from .history import LOSS_TERMS, History, as_float, as_int, read_events, summarise_events
 from .index import write_index
 from .pages import duration, esc, href, page, table, thumbnail
+from .record import record_styles
 
 __all__ = ["write_report", "write_index"]
 
@@ -111,9 +112,9 @@ def _output_section(job_dir: Path, assets: Path, state: str) -> str:
 
 def _inputs_section(job: dict, assets: Path) -> str:
     figures = []
-    for role in ("content", "style"):
-        path, sha = _part(job, role).get("path"), _part(job, role).get("sha256")
-        thumb = assets / layout.input_thumbnail(role, sha)
+    for role, part in _input_parts(job):
+        path, sha = part.get("path"), part.get("sha256")
+        thumb = assets / layout.input_thumbnail(role.split()[0], sha)
         caption = f"<b>{esc(role)}</b><br><code>{esc(path or 'unknown path')}</code>"
         if path and Path(path).is_file():
             if thumbnail(Path(path), thumb, THUMB) is None:
@@ -220,11 +221,22 @@ def _settings_section(job: dict, history: History) -> str:
         ("weights file", weights.get("path") or started.get("weights_path")),
         ("weights sha256", _short(weights.get("sha256") or started.get("weights_sha256"))),
         ("loss weights (content, style, tv)", started.get("loss_weights", "?")),
-    ] + [(f"{role} sha256", _short(_part(job, role).get("sha256"))) for role in ("content", "style")]
+    ] + [(f"{role} sha256", _short(part.get("sha256"))) for role, part in _input_parts(job)]
     run_rows = [("", [esc(key), esc(_value(value))]) for key, value in run]
     settings = (table(["setting", "value"], setting_rows) if setting_rows
                 else '<p class="muted">No settings recorded.</p>')
     return f"<h2>Settings</h2>\n{settings}\n<h2>Run</h2>\n{table([], run_rows)}"
+
+
+def _input_parts(job: dict) -> list[tuple[str, dict]]:
+    """(role, {path, sha256}) of each input image the record names; several styles with their --style-blend share."""
+    styles = [style if isinstance(style, dict) else {} for style in record_styles(job)] or [{}]
+    blend = _part(job, "settings").get("style_blend") or [1] * len(styles)
+    readable = len(blend) == len(styles) and all(isinstance(w, (int, float)) for w in blend) and sum(blend) > 0
+    shares = [f" ({weight / sum(blend):.0%} of the style)" for weight in blend] if readable else [""] * len(styles)
+    named = [("style", styles[0])] if len(styles) == 1 else [
+        (f"style {number}{share}", style) for number, (style, share) in enumerate(zip(styles, shares), 1)]
+    return [("content", _part(job, "content"))] + named + ([("init", _part(job, "init"))] if "init" in job else [])
 
 
 def _part(job: dict, key: str) -> dict:

@@ -197,9 +197,12 @@ def test_plan_shows_levels_without_rendering(images, tmp_path, capsys):
     assert lines[0].split()[:4] == ["level", "size", "strategy", "tiles"]
     assert lines[1].startswith("1") and "250x166" in lines[1] and "whole" in lines[1]
     assert "500x333" in lines[2] and "exact" in lines[2] and "80 px" in lines[2]
-    assert lines[-3].startswith("total: about") and "µs per pixel" in lines[-3]
-    assert lines[-2].startswith("memory model: ") and "calibration.json" in lines[-2]
-    assert lines[-1] == "output: 500 x 333 px = 1.67 x 1.11 in (4.23 x 2.82 cm) at 300 dpi"
+    assert lines[-5].startswith("evals: expected at --tolerance 0.001") and "at its cap would take" in lines[-5]
+    assert lines[-4].startswith("total: about") and "µs per pixel" in lines[-4]
+    assert lines[-3].startswith("memory model: ") and "calibration.json" in lines[-3]
+    assert lines[-2] == "output: 500 x 333 px = 1.67 x 1.11 in (4.23 x 2.82 cm) at 300 dpi"
+    assert lines[-1] == ("method: L-BFGS from the content; each level ends once it improves by less than 0.001 "
+                         "over 10 evaluations")
     assert not list(tmp_path.glob("*.png"))[2:]  # only the two inputs: nothing rendered
     code = main(["plan", str(content), str(style), "--target-size", "500", "--max-memory", "90MB",
                  "--tiling", "exact", "--weights", "random"])

@@ -13,12 +13,7 @@ from largestyle.engine.engine import Engine
 from largestyle.io.write import save_image
 from largestyle.jobs.batchfile import load_batch
 
-SHALLOW = dict(content_layers=("relu2_1",), style_layers=("relu1_1", "relu2_1"))
-MODES = {
-    "whole": dict(target_size=96),
-    "exact": dict(target_size=96, tiling="exact", max_memory="1MB", tile_size=48),
-    "blend": dict(target_size=64, tiling="blend", max_memory="1MB", tile_size=48, passes=1),
-}
+from strategies import MODES, SHALLOW
 
 
 def inputs():

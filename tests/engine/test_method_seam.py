@@ -54,8 +54,8 @@ class MeanColour:
     def prepare(self, device):
         self.prepared += 1
 
-    def level_targets(self, style, level, memory, budget):
-        return style.mean(dim=(-2, -1), keepdim=True)
+    def level_targets(self, styles, level, memory, budget):
+        return torch.stack([style.mean(dim=(-2, -1), keepdim=True) for style in styles]).mean(0)
 
     def objective(self, content, targets):
         return TowardsColour(targets)

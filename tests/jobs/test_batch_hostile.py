@@ -267,5 +267,5 @@ def test_brackets_and_dots_in_strings_and_comments_do_not_count(tmp_path):
         f'output = """out{many.replace("[{", "")}.png"""',
         content=f"'c{many}.png'", style=f'"s\\"{many}\\".png"'))
     [spec] = batchfile.load_batch(path)
-    assert spec.content.name == f"c{many}.png" and spec.style.name == f's"{many}".png'
+    assert spec.content.name == f"c{many}.png" and spec.styles[0].name == f's"{many}".png'
     assert spec.output.name == "out" + "." * 40 + ".png"

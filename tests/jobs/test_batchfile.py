@@ -61,7 +61,7 @@ def test_relative_paths_resolve_against_batch_folder(tmp_path, monkeypatch):
     [job] = load_batch("../sub/batch.toml")
     folder = (tmp_path / "sub").resolve()
     assert job.content == folder / "photos/cat.jpg"
-    assert job.style == (tmp_path / "home/art/starry.jpg").resolve()
+    assert job.styles == ((tmp_path / "home/art/starry.jpg").resolve(),)
     assert job.output == folder / "renders/cat_starry.png"
     assert job.job_dir is None
 
