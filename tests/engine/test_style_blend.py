@@ -154,3 +154,13 @@ def test_a_batch_refuses_a_bad_blend_at_its_line(tmp_path, table, line, problem)
     (tmp_path / "jobs.toml").write_text('[[job]]\ncontent = "c.png"\noutput = "out.png"\n' + table)
     with pytest.raises(LargestyleError, match=rf":{line}: .*{problem}"):
         load_batch(tmp_path / "jobs.toml")
+
+
+def test_a_record_made_before_several_styles_still_reads_with_the_same_identity(tmp_path):
+    from largestyle.jobs.record import identity, job_record, problem_with
+
+    record = job_record(tmp_path / "c.png", tmp_path / "s.png", tmp_path / "o.png", make_config(), None,
+                        "a" * 64, "b" * 64)
+    older = {key: value for key, value in record.items() if key != "styles"} | {"style": record["styles"][0]}
+    assert problem_with(older) is None and identity(older) == record["identity"]
+    assert problem_with({key: value for key, value in record.items() if key != "styles"}) == "'styles' is missing or empty"
