@@ -12,6 +12,18 @@ import os
 # evaluation (bench/bench_hugepages.py). PyTorch reads this once, at its first allocation,
 # so it is set before torch is imported; a user's own setting wins.
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+# LARGESTYLE_DETERMINISTIC=1: deterministic GPU kernels, so a resumed CUDA render is bit-identical
+# (on the CPU it always is). cuBLAS needs its workspace fixed before CUDA starts; measured by
+# bench/device_check.py against the default kernels.
+DETERMINISTIC_ENV = "LARGESTYLE_DETERMINISTIC"
+if os.environ.get(DETERMINISTIC_ENV) == "1":
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+import torch  # noqa: E402
+
+if os.environ.get(DETERMINISTIC_ENV) == "1":
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = False
 
 from .core.version import __version__  # noqa: E402
 from .api import LargestyleWarning, render  # noqa: E402

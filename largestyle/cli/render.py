@@ -80,6 +80,7 @@ def method_line(config) -> str:
             if config.tolerance else "runs all its evaluations (--tolerance 0)")
     finish = [f"--preserve-colors {config.preserve_colors}"] if config.preserve_colors != "none" else []
     finish += [f"--remove-noise {config.remove_noise:g}"] if config.remove_noise else []
+    optimiser += ", bf16 convolutions" if config.precision == "bf16" else ""
     return (f"method: {optimiser} from {start}; each level {stop}"
             + (f"; then {', '.join(finish)}" if finish else ""))
 

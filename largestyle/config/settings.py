@@ -77,6 +77,9 @@ class RenderConfig:
                                    f"over the last {CONVERGENCE_WINDOW} evaluations (0: every level runs all its "
                                    "--iterations)")
     pooling: str = _opt("avg", "VGG-19 pooling", choices=("avg", "max"))
+    precision: str = _opt("fp32", "the network's convolutions in fp32, or bf16 (autocast: faster on GPUs with "
+                                  "bfloat16 units; Gram sums, losses and the optimiser stay fp32)",
+                          choices=("fp32", "bf16"))
     iterations: int = _opt(100, "loss evaluations per level (per tile and pass when tiled)")
     first_level_factor: int = _opt(3, "the first (smallest) level gets this many times --iterations")
     history_size: int = _opt(16, "L-BFGS history length")

@@ -115,7 +115,7 @@ def choices(config, options: dict[str, tuple]) -> None:
     """--init names something, and each option with choices holds one of ``options[name]``."""
     if not isinstance(config.init, str) or not config.init.strip():
         _bad(f"--init must be content, noise or an image file, got {config.init!r}")
-    for name in ("optimizer", "preserve_colors", "pooling", "tiling", "weights_format", "print_fit",
+    for name in ("optimizer", "preserve_colors", "pooling", "precision", "tiling", "weights_format", "print_fit",
                  "alpha", "bit_depth"):
         allowed = options[name]
         if getattr(config, name) not in allowed + ((None,) if name == "weights_format" else ()):

@@ -14,6 +14,21 @@ from __future__ import annotations
 import torch
 
 
+def outer_sum(features: torch.Tensor) -> torch.Tensor:
+    """Σ over positions of F Fᵀ for (N, C, H, W) features -> (N, C, C): a Gram matrix before its scale."""
+    flat = features.flatten(2)
+    return torch.bmm(flat, flat.transpose(1, 2))
+
+
+def outer_grad(slope: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+    """(S + Sᵀ) F: the gradient of Σ S ⊙ (F Fᵀ) with respect to (N, C, H, W) features F.
+
+    One product and no feature-sized temporaries besides the result: whatever scales it is
+    applied to the C x C matrix first.
+    """
+    return torch.bmm(slope + slope.transpose(1, 2), features.flatten(2)).view_as(features)
+
+
 class _Gram(torch.autograd.Function):
     """F Fᵀ · scale with a one-product backward: dF = (dG + dGᵀ) F · scale.
 
@@ -22,15 +37,15 @@ class _Gram(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, flat: torch.Tensor, scale: float) -> torch.Tensor:
-        ctx.save_for_backward(flat)
+    def forward(ctx, features: torch.Tensor, scale: float) -> torch.Tensor:
+        ctx.save_for_backward(features)
         ctx.scale = scale
-        return torch.bmm(flat, flat.transpose(1, 2)).mul_(scale)
+        return outer_sum(features).mul_(scale)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        (flat,) = ctx.saved_tensors
-        return torch.bmm(grad + grad.transpose(1, 2), flat).mul_(ctx.scale), None
+        (features,) = ctx.saved_tensors
+        return outer_grad(grad * ctx.scale, features), None  # scaled while it is C x C, not feature-sized
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:
@@ -40,8 +55,7 @@ def gram(features: torch.Tensor) -> torch.Tensor:
     original large-neural-style did) makes it an average of outer products, the
     same for an image and any repetition of it.
     """
-    n, c, h, w = features.shape
-    return _Gram.apply(features.reshape(n, c, h * w), 1.0 / (h * w))
+    return _Gram.apply(features, 1.0 / (features.shape[-2] * features.shape[-1]))
 
 
 

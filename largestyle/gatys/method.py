@@ -42,6 +42,7 @@ class GatysMethod:
                                                             cfg.weights_format)
         self.weights = resolve_loss_weights(cfg)
         self.device = device
+        self._network.compute_dtype = torch.bfloat16 if cfg.precision == "bf16" else None
 
     @property
     def network(self) -> VGG19Features:

@@ -7,7 +7,7 @@ import torch
 from ..core.vgg import halo, stride
 from ..geometry.tiling import halo_tiles
 from ..network.vgg import VGG19Features
-from .losses import gram
+from .losses import gram, outer_sum
 
 
 @torch.no_grad()
@@ -28,8 +28,7 @@ def style_targets(network: VGG19Features, style: torch.Tensor, layers,
     for tile in halo_tiles(height, width, core, halo(layers) if context is None else context):
         # The image may live on the host while the network runs on the device: move windows only.
         for layer, features in network(tile.cut(style).to(device), layers).items():
-            core_features = tile.core_of(features, stride(layer)).flatten(2)
-            sums[layer] = sums.get(layer, 0) + core_features @ core_features.transpose(1, 2)
+            sums[layer] = sums.get(layer, 0) + outer_sum(tile.core_of(features, stride(layer)))
     return {layer: total / positions(height, width, layer) for layer, total in sums.items()}
 
 

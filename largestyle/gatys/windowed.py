@@ -22,7 +22,8 @@ import torch
 from ..core.vgg import channels, halo, stride
 from ..geometry.tiling import HaloTile, halo_tiles
 from ..network.vgg import VGG19Features
-from .losses import content_loss, mean_square, square_sum, style_loss, style_slopes, target_norm, tv_loss
+from .losses import (content_loss, mean_square, outer_grad, square_sum, style_loss, style_slopes, target_norm,
+                     tv_loss)
 from .lossweights import LossWeights
 from .objective import LossTerms, checked
 from .targets import network_device, positions, style_targets
@@ -86,7 +87,12 @@ class TiledObjective:
 
     def _window(self, index: int, tile: HaloTile, image: torch.Tensor,
                 slopes: dict[str, torch.Tensor]) -> tuple[torch.Tensor, float]:
-        """Pass 2 for one window: the gradient of its content share and of the Gram-fixed style surrogate."""
+        """Pass 2 for one window: the gradient of its content share and of the Gram-fixed style surrogate.
+
+        The surrogate Σ slope ⊙ (F Fᵀ) / positions is never formed: its gradient with respect
+        to the window's core features is one product (``outer_grad``), fed to the backward pass
+        beside the content term's.
+        """
         targets = self._targets(index)
         window = tile.cut(image).to(self.device).requires_grad_(True)
         with torch.enable_grad():
@@ -94,12 +100,13 @@ class TiledObjective:
             content = sum((content_loss(self._core(tile, layer, features[layer]), target,
                                         self.content_norms[layer], positions(*self.shape, layer))
                            for layer, target in targets.items()), 0) if targets else window.new_zeros(())
-            surrogate = self.weights.content * content
-            for layer, slope in slopes.items():
-                flat = self._core(tile, layer, features[layer]).flatten(2)
-                surrogate = surrogate + (slope * (flat @ flat.transpose(1, 2))).sum() / positions(
-                    *self.shape, layer)
-            (window_grad,) = torch.autograd.grad(surrogate, window)
+            cores = [self._core(tile, layer, features[layer]) for layer in slopes]
+            with torch.no_grad():
+                core_grads = [outer_grad(slope / positions(*self.shape, layer), core)
+                              for (layer, slope), core in zip(slopes.items(), cores)]
+            outputs = ([self.weights.content * content] if targets else []) + cores
+            seeds = ([torch.ones_like(content)] if targets else []) + core_grads
+            (window_grad,) = torch.autograd.grad(outputs, window, seeds)
         return window_grad, float(content.detach())
 
     def value_and_grad(self, image: torch.Tensor) -> tuple[LossTerms, torch.Tensor]:

@@ -40,6 +40,9 @@ class VGG19Features(nn.Module):
             for kind, name in self.sequence if kind == "conv"
         })
         self.flavour = FLAVOURS["torchvision"]
+        # The convolutions' autocast dtype (--precision bf16), or None for the parameters' own;
+        # the features ``forward`` returns are float32 either way, for the Grams and losses.
+        self.compute_dtype: torch.dtype | None = None
         self.requires_grad_(False)
 
     def set_input(self, flavour: Flavour) -> None:
@@ -62,14 +65,17 @@ class VGG19Features(nn.Module):
         Stops after the conv named ``until``.
         """
         pool = nn.functional.avg_pool2d if self.pooling == "avg" else nn.functional.max_pool2d
-        for kind, name in self.sequence:
-            if kind == "pool":
-                inputs = [pool(x, 2) for x in inputs]
-                continue
-            conv = self.convs[name]
-            inputs = visit(name, conv, [torch.relu(conv(x)) for x in inputs])
-            if name == until:
-                return
+        with torch.autocast(inputs[0].device.type, dtype=self.compute_dtype or torch.float32,
+                            enabled=self.compute_dtype is not None):
+            for kind, name in self.sequence:
+                if kind == "pool":
+                    inputs = [pool(x, 2) for x in inputs]
+                    continue
+                conv = self.convs[name]
+                # Not in place: bench/bench_evaluation.py measured an in-place ReLU no faster here.
+                inputs = visit(name, conv, [torch.relu(conv(x)) for x in inputs])
+                if name == until:
+                    return
 
     def forward(self, image: torch.Tensor, layers) -> dict[str, torch.Tensor]:
         wanted = set(layers)
@@ -80,7 +86,8 @@ class VGG19Features(nn.Module):
 
         def keep(name, conv, activations):
             if "relu" + name[4:] in wanted:
-                out["relu" + name[4:]] = activations[0]
+                features = activations[0]
+                out["relu" + name[4:]] = features if self.compute_dtype is None else features.float()
             return activations
 
         self.walk([self.prepare(image)], keep, until="conv" + deepest_of(wanted)[4:] if wanted else None)
