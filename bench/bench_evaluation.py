@@ -71,6 +71,16 @@ def relu_in_place():
         torch.relu = copying
 
 
+@contextlib.contextmanager
+def channels_last(network):
+    """The network's weights in channels-last (NHWC) memory format while inside."""
+    network.to(memory_format=torch.channels_last)
+    try:
+        yield
+    finally:
+        network.to(memory_format=torch.contiguous_format)
+
+
 def make_objective(network, config, content, style):
     return Objective(network, resolve_loss_weights(config), content_targets(network, content, config.content_layers),
                      style_targets(network, style, config.style_layers))
@@ -95,7 +105,7 @@ def main() -> None:
         style = torch.rand(1, 3, size, size, generator=generator)
         objective = make_objective(network, config, content, style)
         bare_pass(network, content), objective.value_and_grad(content)  # warm-up
-        ratios, bare_times, eval_times, in_place, bf16 = [], [], [], [], []
+        ratios, bare_times, eval_times, in_place, bf16, last = [], [], [], [], [], []
         for _ in range(args.rounds):
             bare = seconds(lambda: bare_pass(network, content))
             evaluation = seconds(lambda: objective.value_and_grad(content))
@@ -104,6 +114,9 @@ def main() -> None:
             network.compute_dtype = torch.bfloat16  # --precision bf16
             bf16.append(seconds(lambda: objective.value_and_grad(content)) / evaluation)
             network.compute_dtype = None
+            with channels_last(network):  # weights and image in NHWC
+                image = content.contiguous(memory_format=torch.channels_last)
+                last.append(seconds(lambda: objective.value_and_grad(image)) / evaluation)
             ratios.append(evaluation / bare)
             bare_times.append(bare)
             eval_times.append(evaluation)
@@ -114,6 +127,7 @@ def main() -> None:
             "theory_evaluation_over_bare": round(theoretical_ratio(config, size), 4),
             "in_place_relu_over_copying": statistics.median(in_place),
             "bf16_over_fp32": statistics.median(bf16),
+            "channels_last_over_default": statistics.median(last),
         }
 
     # One blend pass at 512 px: every tile evaluated once, against one untiled evaluation.

@@ -21,12 +21,12 @@ _measured: dict[tuple, float] = {}
 
 
 def calibration_key(engine: Engine, repeats: int = 2) -> tuple:
-    """What the time of an evaluation depends on: device, dtype, layers, pooling and weights."""
+    """What the time of an evaluation depends on: device, dtype, precision, layers, pooling and weights."""
     config = engine.config
     weights = config.weights
     if weights not in (None, "random"):
         weights = str(Path(weights).expanduser().absolute())
-    return (str(engine.device), str(torch.get_default_dtype()), tuple(config.content_layers),
+    return (str(engine.device), str(torch.get_default_dtype()), config.precision, tuple(config.content_layers),
             tuple(config.style_layers), config.pooling, weights, config.weights_format, repeats)
 
 

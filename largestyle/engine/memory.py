@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import platform
 from pathlib import Path
@@ -149,6 +150,13 @@ def content_cache_per_pixel(content_layers: tuple[str, ...], element: int) -> fl
     return sum(channels(layer) / stride(layer) ** 2 * element for layer in content_layers)
 
 
+# The most pixels one network pass may take: its widest activation (64 channels after conv1)
+# stays under 2^31 elements, past which some PyTorch and cuDNN kernels fail or fall back to
+# slow 64-bit indexing. Only a GPU's budget reaches it (a whole 8192 x 4096 level).
+MAX_PASS_PIXELS = (2**31 - 1) // 64
+MAX_PASS_SIDE = math.isqrt(MAX_PASS_PIXELS) // GRID * GRID
+
+
 class MemoryModel:
     """Estimated peak bytes of optimising an image of a given size, for one device and dtype."""
 
@@ -180,7 +188,12 @@ class MemoryModel:
     def largest_forward_core(self, budget: int, context: int) -> int:
         """Largest core side (a multiple of 16, at least 16) whose window with ``context`` fits a forward pass."""
         room = max(0.0, (budget - self.fixed) / self.forward_per_pixel)
-        return max(GRID, (int(room ** 0.5) - 2 * context) // GRID * GRID)
+        return max(GRID, (min(int(room ** 0.5), MAX_PASS_SIDE) - 2 * context) // GRID * GRID)
+
+    @staticmethod
+    def one_pass(height: int, width: int) -> bool:
+        """Whether a height x width image may go through the network in one pass (MAX_PASS_PIXELS)."""
+        return height * width <= MAX_PASS_PIXELS
 
     def style_image_bytes(self, height: int, width: int) -> int:
         """A style image resized for a level: float32 RGB, and as much again for the resize's intermediate."""
@@ -242,8 +255,8 @@ class MemoryModel:
         room = budget - self.fixed - level
         if room <= 0:
             return None
-        side = int((room / (self.activation_per_pixel + self.transient_per_pixel)) ** 0.5) - 2 * context
-        side = side // GRID * GRID
+        side = min(int((room / (self.activation_per_pixel + self.transient_per_pixel)) ** 0.5), MAX_PASS_SIDE)
+        side = (side - 2 * context) // GRID * GRID
         return side if side >= GRID else None
 
     def largest_tile(self, height: int, width: int, budget: int, multiple: int = GRID,
@@ -252,5 +265,5 @@ class MemoryModel:
         room = budget - self.tiled_bytes(height, width, 0, mapped)  # the canvases and the weights
         if room <= 0:
             return None
-        side = int((room / self.per_pixel) ** 0.5) // multiple * multiple
+        side = min(int((room / self.per_pixel) ** 0.5), MAX_PASS_SIDE) // multiple * multiple
         return side if side >= MIN_TILE else None

@@ -84,7 +84,8 @@ class Planner:
         mapped = self._beyond_ram(self.memory.buffer_bytes(h, w))
         whole = LevelPlan(index=index, height=h, width=w, mode="whole", evaluations=evaluations,
                           estimated_bytes=need, work=evaluations * h * w, mapped=mapped)
-        if need <= self.budgets.device and not (force_tiles and tile and tile < max(h, w)):
+        fits = need <= self.budgets.device and self.memory.one_pass(h, w)
+        if fits and not (force_tiles and tile and tile < max(h, w)):
             return whole
         return self._exact(whole, tile) if self.tiling(h, w) == "exact" else self._blend(whole, tile)
 

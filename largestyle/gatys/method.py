@@ -67,7 +67,7 @@ class GatysMethod:
             shape = fit_short_side(*style.shape[-2:], MIN_SIDE)
         resized = resize(style, shape)
         core = None
-        if memory.forward_bytes(*resized.shape[-2:]) > budget:
+        if memory.forward_bytes(*resized.shape[-2:]) > budget or not memory.one_pass(*resized.shape[-2:]):
             # Too large for one forward pass: sum the Gram matrices over windows that fit.
             core = memory.largest_forward_core(budget, halo(cfg.style_layers))
         return targets.style_targets(self.network, resized, cfg.style_layers, core)

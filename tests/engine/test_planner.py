@@ -102,3 +102,18 @@ def test_shrink_halves_the_tiles_and_keeps_them_tiled_without_changing_the_plann
     assert (smaller.mode, smaller.tile_size) == ("blend", 48)
     assert big.shrink(smaller) is None  # 24 px would be under the smallest blend tile
     assert big.plan(64, 96) == (whole,)  # no hidden state: the same plan as before
+
+
+def test_no_pass_goes_past_32_bit_indexing_however_large_the_budget():
+    from largestyle.engine.memory import MAX_PASS_PIXELS, MAX_PASS_SIDE
+
+    # An 8192 x 4096 level fits a GPU's budget whole, but its conv1 activation would hold 2^31 elements.
+    plenty = planner(PLENTY, target_size=8192, tiling="auto")
+    whole_enough = plenty.memory.optimise_bytes(8192, 4096) < PLENTY
+    level = plenty.level(0, 4096, 8192, 1, None)
+    assert whole_enough and level.mode == "exact" and not plenty.memory.one_pass(4096, 8192)
+    window = level.tile_size + 2 * plenty.context
+    assert window * window <= MAX_PASS_PIXELS and window > MAX_PASS_SIDE - 2 * 16 - 16
+    assert plenty.level(0, 4096, 4096, 1, None).mode == "whole"  # 2^24 pixels: one pass
+    assert plenty.memory.largest_tile(4096, 8192, PLENTY) <= MAX_PASS_SIDE
+    assert plenty.memory.largest_forward_core(PLENTY, 80) + 160 <= MAX_PASS_SIDE
