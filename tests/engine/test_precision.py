@@ -53,3 +53,18 @@ def test_a_bf16_render_is_close_to_fp32_and_resumes_bit_for_bit(mode):
 def test_an_unknown_precision_is_refused():
     with pytest.raises(LargestyleError, match="--precision must be one of fp32, bf16"):
         make_config(precision="fp16")
+
+
+def test_the_deterministic_switch_turns_on_deterministic_kernels_before_cuda_starts():
+    import os
+    import subprocess
+    import sys
+
+    check = ("import os, torch, largestyle; "
+             "print(torch.are_deterministic_algorithms_enabled(), os.environ.get('CUBLAS_WORKSPACE_CONFIG'))")
+    env = {key: value for key, value in os.environ.items() if key != "CUBLAS_WORKSPACE_CONFIG"}
+    on = subprocess.run([sys.executable, "-c", check], env={**env, "LARGESTYLE_DETERMINISTIC": "1"},
+                        capture_output=True, text=True, check=True).stdout.split()
+    off = subprocess.run([sys.executable, "-c", check], env={**env, "LARGESTYLE_DETERMINISTIC": ""},
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert on == ["True", ":4096:8"] and off == ["False", "None"]
