@@ -74,10 +74,9 @@ def layers(config) -> None:
     for option, layers in (("--content-layers", config.content_layers), ("--style-layers", config.style_layers)):
         if len(set(layers)) != len(layers):
             _bad(f"{option} names a layer twice: {','.join(layers)}")
-    if config.style_layer_weights is not None:
-        if len(config.style_layer_weights) != len(config.style_layers):
-            _bad(f"--style-layer-weights has {len(config.style_layer_weights)} values "
-                 f"for {len(config.style_layers)} style layers")
+    if config.style_layer_weights is not None and len(config.style_layer_weights) != len(config.style_layers):
+        _bad(f"--style-layer-weights has {len(config.style_layer_weights)} values "
+             f"for {len(config.style_layers)} style layers")
     for option, weights in (("--style-layer-weights", config.style_layer_weights),
                             ("--style-blend", config.style_blend)):
         if weights is not None and not proportions(weights):

@@ -19,6 +19,7 @@ from ..core.vgg import halo
 from ..gatys.method import GatysMethod
 from ..geometry.pyramid import crop, output_frame, resize
 from ..imaging.colours import match_colours
+from ..io.inputs import style_sources
 from ..network.vgg import VGG19Features
 from .blend import run_blend
 from .buffers import LevelBuffers
@@ -106,7 +107,8 @@ class Engine:
                init: torch.Tensor | None = None) -> torch.Tensor:
         """Stylise ``content`` ((3, H, W) RGB in [0, 1]) after ``style``; returns (3, h, w) on the CPU.
 
-        ``style`` is one image or several, blended by --style-blend. ``init`` (an RGB image of any size, e.g. an earlier render) is the first level's start,
+        ``style`` is one image or several, blended by --style-blend. ``init`` (an RGB image
+        of any size, e.g. an earlier render) is the first level's start,
         resized to it; without it the config's --init (content or noise) decides.
 
         The output's long side is ``config.target_size``, its aspect ratio the content's.
@@ -115,8 +117,7 @@ class Engine:
         """
         started = time.perf_counter()
         content = _batch(content).to(self.device)
-        styles = tuple(_batch(image).to(self.device) for image in (style if isinstance(style, (list, tuple))
-                                                                   else (style,)))
+        styles = tuple(_batch(image).to(self.device) for image in style_sources(style))
         self.config.blend_weights(len(styles))  # one --style-blend weight per style
         (height, width), box = output_frame(self.config, *content.shape[-2:])
         shapes = [tuple(image.shape[-2:]) for image in styles]

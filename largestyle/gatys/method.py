@@ -33,7 +33,8 @@ class GatysMethod:
         self.weights: LossWeights | None = None
 
     def prepare(self, device: torch.device) -> None:
-        """Load the network (a given one is used as it is) and resolve the loss weights, once."""
+        """Load the network (a given one is used as it is, with --precision's compute dtype set on it)
+        and resolve the loss weights, once."""
         if self.weights is not None:
             return
         cfg = self.config

@@ -17,6 +17,7 @@ from pathlib import Path
 from ..core.version import __version__
 from ..config.settings import RenderConfig, make_config, option_fields, output_only
 from ..core.errors import LargestyleError
+from ..io.inputs import style_sources
 
 DEFAULT_SETTINGS = json.loads(json.dumps(RenderConfig().to_dict()))
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -26,8 +27,7 @@ def job_record(content: Path, styles, output: Path, config: RenderConfig, weight
                content_sha256: str, style_sha256s, init_sha256: str | None = None) -> dict:
     """The record of a render of ``content`` in the style of ``styles`` (one path or several) with ``config``."""
     info = weights_info
-    styles = (styles,) if isinstance(styles, (str, Path)) else tuple(styles)
-    style_sha256s = (style_sha256s,) if isinstance(style_sha256s, str) else tuple(style_sha256s)
+    styles, style_sha256s = style_sources(styles), style_sources(style_sha256s)
     record = {
         "version": __version__,
         "created": datetime.datetime.now().isoformat(timespec="seconds"),
