@@ -177,21 +177,21 @@ def test_out_of_memory_in_a_tile_shrinks_the_tiles_and_finishes(content, style, 
     from largestyle.network.vgg import VGG19Features
 
     largest = []
-    real = VGG19Features.forward
+    real = VGG19Features.walk
 
-    def flaky(self, image, layers):
-        pixels = image.shape[-1] * image.shape[-2]
+    def flaky(self, inputs, visit, until=None):
+        pixels = inputs[0].shape[-1] * inputs[0].shape[-2]
         if torch.is_grad_enabled():  # back-propagated evaluations over 50x50 px "run out of memory"
             if pixels > 50 * 50:
                 raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
             largest.append(pixels)
-        return real(self, image, layers)
+        return real(self, inputs, visit, until)
 
     seen = []
     shallow = dict(content_layers=("relu2_1",), style_layers=("relu1_1", "relu2_1"))  # a 16 px halo
     config = make_config(target_size=64, tiling=tiling, **shallow, **FAST)
     Engine(config).memory  # the memory calibration runs before the failures are injected
-    monkeypatch.setattr(VGG19Features, "forward", flaky)
+    monkeypatch.setattr(VGG19Features, "walk", flaky)
     image = Engine(config, seen.append).render(largestyle.load_image(content), largestyle.load_image(style))
     notices = [e.message for e in seen if isinstance(e, ev.Notice) and e.kind == "out-of-memory"]
     assert notices and "out of memory with the whole level" in notices[0] and "retrying with 32 px" in notices[0]

@@ -29,6 +29,19 @@ def outer_grad(slope: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
     return torch.bmm(slope + slope.transpose(1, 2), features.flatten(2)).view_as(features)
 
 
+def add_outer_grad(into: torch.Tensor, slope: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+    """``into`` += (S + Sᵀ) F, in place: ``outer_grad`` added where the network's gradient passes.
+
+    Into a whole contiguous float32 gradient it is one fused product, with no feature-sized
+    temporary; into a window's core (a strided view) or a bfloat16 gradient, the product is
+    formed and then added.
+    """
+    if into.is_contiguous() and features.is_contiguous() and into.dtype == features.dtype:
+        symmetric = slope + slope.transpose(1, 2)
+        return into.view(*into.shape[:2], -1).baddbmm_(symmetric, features.view(*features.shape[:2], -1)).view_as(into)
+    return into.add_(outer_grad(slope, features))
+
+
 class _Gram(torch.autograd.Function):
     """F Fᵀ · scale with a one-product backward: dF = (dG + dGᵀ) F · scale.
 
@@ -56,8 +69,6 @@ def gram(features: torch.Tensor) -> torch.Tensor:
     same for an image and any repetition of it.
     """
     return _Gram.apply(features, 1.0 / (features.shape[-2] * features.shape[-1]))
-
-
 
 
 def square_sum(target: torch.Tensor) -> float:
@@ -94,6 +105,15 @@ def content_loss(features: torch.Tensor, target: torch.Tensor, norm: float = 1.0
     return (features - target).pow(2).sum() / (target.shape[1] * positions * norm)
 
 
+def content_term(features: torch.Tensor, target: torch.Tensor, into: torch.Tensor, weight: float,
+                 norm: float = 1.0, positions: int | None = None) -> float:
+    """``content_loss``'s value, with ``weight`` x its gradient added into ``into`` (shaped like ``features``)."""
+    difference = features - target
+    count = difference.numel() if positions is None else target.shape[1] * positions
+    into.add_(difference, alpha=2 * weight / (count * norm))
+    return square_sum(difference) / (count * norm)
+
+
 def style_loss(grams: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
                layer_weights: dict[str, float], norms: dict[str, float] | None = None) -> torch.Tensor:
     """Sum over layers of weight x mean squared Gram difference (mean over C² entries) / the layer's norm."""
@@ -104,16 +124,34 @@ def style_loss(grams: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
 
 def style_slopes(grams: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
                  layer_weights: dict[str, float], scale: float,
-                 norms: dict[str, float] | None = None) -> dict[str, torch.Tensor]:
+                 norms: dict[str, float] | None = None, positions: dict[str, int] | None = None) -> dict[str, torch.Tensor]:
     """d(scale x style_loss)/dG for each layer's Gram matrix: scale x weight x 2 (G - T) / (C² norm).
 
-    Exact tiling holds these fixed while it back-propagates window by window.
+    With ``positions`` (the Gram's feature positions per layer), each is divided by them: the
+    factor S of the features' gradient (S + Sᵀ) F, as G = F Fᵀ / positions. The gradients are
+    added in place with these held fixed, window by window under exact tiling.
     """
-    norms, slopes = norms or {}, {}
+    norms, positions, slopes = norms or {}, positions or {}, {}
     for layer, weight in layer_weights.items():
         difference = grams[layer] - targets[layer]
-        slopes[layer] = scale * weight * 2 * difference / (difference[0].numel() * norms.get(layer, 1.0))
+        slopes[layer] = difference.mul_(scale * weight * 2 / (difference[0].numel() * norms.get(layer, 1.0)
+                                                              * positions.get(layer, 1)))
     return slopes
+
+
+def tv_term(image: torch.Tensor, into: torch.Tensor, weight: float) -> float:
+    """``weight`` x ``tv_loss(image)``, with its gradient added into ``into``; no autograd, two temporaries."""
+    total = 0.0
+    for dim in (-2, -1):
+        size = image.shape[dim]
+        if size > 1:
+            difference = image.diff(dim=dim)
+            count = difference.numel()
+            total += square_sum(difference) / count
+            difference.mul_(2 * weight / count)
+            into.narrow(dim, 1, size - 1).add_(difference)
+            into.narrow(dim, 0, size - 1).sub_(difference)
+    return weight * total
 
 
 def tv_loss(image: torch.Tensor) -> torch.Tensor:

@@ -22,10 +22,10 @@ import torch
 from ..core.vgg import channels, halo, stride
 from ..geometry.tiling import HaloTile, halo_tiles
 from ..network.vgg import VGG19Features
-from .losses import (content_loss, mean_square, outer_grad, square_sum, style_loss, style_slopes, target_norm,
-                     tv_loss)
+from ..network.recording import Recording
+from .losses import mean_square, square_sum, style_loss, style_slopes, target_norm, tv_term
 from .lossweights import LossWeights
-from .objective import LossTerms, checked
+from .objective import LayerLosses, LossTerms, checked
 from .targets import network_device, positions, style_targets
 
 
@@ -90,24 +90,18 @@ class TiledObjective:
         """Pass 2 for one window: the gradient of its content share and of the Gram-fixed style surrogate.
 
         The surrogate Σ slope ⊙ (F Fᵀ) / positions is never formed: its gradient with respect
-        to the window's core features is one product (``outer_grad``), fed to the backward pass
-        beside the content term's.
+        to the window's core features, (S + Sᵀ) F, is added into the core of the gradient
+        passing that layer, beside the content share's.
         """
-        targets = self._targets(index)
-        window = tile.cut(image).to(self.device).requires_grad_(True)
-        with torch.enable_grad():
-            features = self.network(window, self.layers)
-            content = sum((content_loss(self._core(tile, layer, features[layer]), target,
-                                        self.content_norms[layer], positions(*self.shape, layer))
-                           for layer, target in targets.items()), 0) if targets else window.new_zeros(())
-            cores = [self._core(tile, layer, features[layer]) for layer in slopes]
-            with torch.no_grad():
-                core_grads = [outer_grad(slope / positions(*self.shape, layer), core)
-                              for (layer, slope), core in zip(slopes.items(), cores)]
-            outputs = ([self.weights.content * content] if targets else []) + cores
-            seeds = ([torch.ones_like(content)] if targets else []) + core_grads
-            (window_grad,) = torch.autograd.grad(outputs, window, seeds)
-        return window_grad, float(content.detach())
+        recording = Recording(self.network, tile.cut(image).to(self.device), self.layers)
+        losses = LayerLosses(self._targets(index), self.content_norms, self.weights.content, slopes,
+                             {layer: positions(*self.shape, layer) for layer in self.layers})
+
+        def add(layer: str, gradient: torch.Tensor) -> torch.Tensor:
+            losses.add(layer, self._core(tile, layer, recording.features[layer]), self._core(tile, layer, gradient))
+            return gradient
+
+        return recording.backward(add), losses.content_value
 
     def value_and_grad(self, image: torch.Tensor) -> tuple[LossTerms, torch.Tensor]:
         weights = self.weights
@@ -115,7 +109,8 @@ class TiledObjective:
         grams = self._gram(image)
         style_value = style_loss(grams, self.style, weights.style_layers, self.style_norms)
         # d(style term)/dG, held fixed in pass 2.
-        slopes = style_slopes(grams, self.style, weights.style_layers, weights.style, self.style_norms)
+        slopes = style_slopes(grams, self.style, weights.style_layers, weights.style, self.style_norms,
+                              {layer: positions(*self.shape, layer) for layer in grams})
         grad = torch.zeros_like(image)
         content_value = 0.0
         for index, tile in enumerate(self.tiles):
@@ -123,9 +118,6 @@ class TiledObjective:
             top, left, bottom, right = tile.window
             grad[..., top:bottom, left:right] += window_grad.to(grad.device)
             content_value += content
-        with torch.enable_grad():
-            x = image.requires_grad_(True)
-            tv = weights.tv * tv_loss(x)
-            grad += torch.autograd.grad(tv, x)[0]
-        terms = (weights.content * content_value, weights.style * float(style_value), float(tv.detach()))
+        tv = tv_term(image, grad, weights.tv)
+        terms = (weights.content * content_value, weights.style * float(style_value), tv)
         return LossTerms(sum(terms), *terms), grad

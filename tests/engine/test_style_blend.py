@@ -49,10 +49,17 @@ def test_blend_weights_choose_between_the_styles_in_every_strategy(mode):
 
 
 def test_exact_tiling_stays_exact_with_blended_styles():
+    """Two evaluations a level: longer, L-BFGS's branch points (its curvature test, the line search's
+    conditions) can flip on differences of 1e-7 in these tiny images and part the paths."""
     content, style, other = images()
-    whole = Engine(config("whole", style_blend=(3, 1))).render(content, [style, other])
-    exact = Engine(config("exact", style_blend=(3, 1))).render(content, [style, other])
-    assert torch.allclose(whole, exact, atol=2e-4)
+    renders, losses = {}, {}
+    for mode in ("whole", "exact"):
+        seen = losses.setdefault(mode, [])
+        settings = make_config(iterations=2, first_level_factor=1, style_blend=(3, 1), **SHALLOW, **MODES[mode])
+        renders[mode] = Engine(settings, lambda e: seen.append(e.loss.total) if isinstance(e, ev.Evaluation) else None
+                               ).render(content, [style, other])
+    assert losses["exact"] == pytest.approx(losses["whole"], rel=1e-5) and len(losses["whole"]) >= 2
+    assert torch.allclose(renders["whole"], renders["exact"], atol=2e-4)
 
 
 @pytest.mark.parametrize("mode", MODES)

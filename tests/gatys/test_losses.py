@@ -213,8 +213,8 @@ def test_objective_of_repeated_image_matches_original(network, seed):
     targets = style_targets(network, style, config.style_layers)
     small = Objective(network, resolve_loss_weights(config), content_targets(network, content, config.content_layers), targets)
     large = Objective(network, resolve_loss_weights(config), content_targets(network, tile2(content), config.content_layers), targets)
-    _, terms = small(image)
-    _, terms2 = large(tile2(image))
+    terms, _ = small.value_and_grad(image)
+    terms2, _ = large.value_and_grad(tile2(image))
     assert terms.content > 0 and terms.style > 0
     assert terms2.total == pytest.approx(terms.total, rel=0.15)
     assert terms2.content == pytest.approx(terms.content, rel=0.15)
@@ -231,17 +231,45 @@ def test_objective_terms_add_up_and_gradient_matches_total(network):
     objective = Objective(network, resolve_loss_weights(config), content_targets(network, content, config.content_layers),
                           style_targets(network, style, config.style_layers))
     image = periodic(32, seed=22)
-    total, terms = objective(image)
+    terms, grad = objective.value_and_grad(image)
     assert terms.total == pytest.approx(terms.content + terms.style + terms.tv, rel=1e-5)
     assert terms.content > 0 and terms.style > 0 and terms.tv > 0
     # At the content image itself the content term vanishes.
-    assert objective(content)[1].content == 0.0
-    values, grad = objective.value_and_grad(image)
-    assert values.total == pytest.approx(terms.total, rel=1e-6)
+    assert objective.value_and_grad(content)[0].content == 0.0
     assert grad.shape == image.shape and not image.requires_grad
     # A small step against the gradient lowers the loss.
     step = 1e-3 / grad.abs().max()
-    assert objective(image - step * grad)[1].total < terms.total
+    assert objective.value_and_grad(image - step * grad)[0].total < terms.total
+
+
+@pytest.mark.parametrize("layers", [(("relu2_1",), ("relu1_1", "relu2_1")), (("relu3_1",), ("relu1_1",)),
+                                    (("relu1_1",), ())])
+def test_objective_equals_autograd_of_the_plain_loss_in_float64(layers):
+    """The gradients added in place at each layer equal autograd's through the plain loss terms.
+
+    The content layer deeper than every style layer, and no style layer at all, take the other
+    path into the backward pass (the deepest recorded layer starts it).
+    """
+    content_layers, style_layers = layers
+    config = make_config(content_layers=content_layers, style_layers=style_layers)
+    network = VGG19Features("relu3_1").double()
+    torch.nn.init.normal_(network.convs["conv1_1"].weight, std=0.3)
+    content, style, image = (periodic(32, seed=seed).double() for seed in (30, 31, 32))
+    weights = resolve_loss_weights(config)
+    objective = Objective(network, weights, content_targets(network, content, content_layers),
+                          style_targets(network, style, style_layers))
+    terms, grad = objective.value_and_grad(image)
+
+    x = image.clone().requires_grad_(True)
+    features = network(x, objective.layers)
+    total = (weights.content * sum(content_loss(features[layer], target, objective.content_norms[layer])
+                                   for layer, target in objective.content.items())
+             + weights.style * style_loss({layer: gram(features[layer]) for layer in objective.style}, objective.style,
+                                          weights.style_layers, objective.style_norms)
+             + weights.tv * tv_loss(x))
+    (expected,) = torch.autograd.grad(total, x)
+    assert terms.total == pytest.approx(float(total.detach()), rel=1e-12)
+    assert float((grad - expected).norm() / expected.norm()) < 1e-12
 
 
 def test_gram_gradient_matches_autograd_of_the_plain_product():
