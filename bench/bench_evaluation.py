@@ -3,13 +3,17 @@
 Prints JSON. Every ratio is taken within one round (the variants run interleaved),
 and the median over rounds is reported, because these machines are noisy.
 
-    .venv/bin/python bench/bench_evaluation.py [--rounds 3] [--sizes 1024,2048] [--tile 256]
+    .venv/bin/python bench/bench_evaluation.py [--rounds 3] [--sizes 1024,2048] [--tile 256] [--variants ...]
 
 Beside each measured ratio stands the theoretical one: the multiply-adds of an evaluation
 over those of a bare pass. A bare pass is every convolution forward and its input gradient
 backward (2x the forward's multiply-adds); an evaluation adds, per style layer, the Gram
 product F Fᵀ and its backward (C² multiply-adds per position each). Pooling, ReLUs and the
 loss's elementwise terms are left out of both, so the theory is a floor.
+
+Each round also times variants of the same evaluation against it (``--variants``): the
+loss differentiated by autograd instead of adding its gradients in place, the convolutions
+in bfloat16 (``--precision bf16``), channels-last memory format, and an in-place ReLU.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import torch
 from largestyle.gatys.lossweights import resolve_loss_weights
 from largestyle.config.settings import make_config
 from largestyle.engine.engine import Engine
+from largestyle.gatys.losses import content_loss, gram, style_loss, tv_loss
 from largestyle.gatys.objective import Objective
 from largestyle.gatys.targets import content_targets, style_targets
 from largestyle.geometry.tiling import BlendGrid
@@ -43,6 +48,20 @@ def bare_pass(network, image):
     x = image.detach().requires_grad_(True)
     (out,) = network(x, [network.deepest]).values()
     out.sum().backward()
+
+
+def autograd_evaluation(objective, image):
+    """The same loss built from the plain terms and differentiated by autograd, as evaluations were before
+    the losses' gradients were added in place: the reference for what that change saves."""
+    weights = objective.weights
+    x = image.detach().requires_grad_(True)
+    features = objective.network(x, objective.layers)
+    total = (weights.content * sum(content_loss(features[layer], target, objective.content_norms[layer])
+                                   for layer, target in objective.content.items())
+             + weights.style * style_loss({layer: gram(features[layer]) for layer in objective.style}, objective.style,
+                                          weights.style_layers, objective.style_norms)
+             + weights.tv * tv_loss(x))
+    return torch.autograd.grad(total, x)[0]
 
 
 def theoretical_ratio(config, size: int) -> float:
@@ -81,6 +100,41 @@ def channels_last(network):
         network.to(memory_format=torch.contiguous_format)
 
 
+def _in_place(network, objective, image):
+    def run():
+        with relu_in_place():
+            objective.value_and_grad(image)
+    return run
+
+
+def _bf16(network, objective, image):
+    def run():
+        network.compute_dtype = torch.bfloat16  # --precision bf16
+        try:
+            objective.value_and_grad(image)
+        finally:
+            network.compute_dtype = None
+    return run
+
+
+def _channels_last(network, objective, image):
+    nhwc = image.contiguous(memory_format=torch.channels_last)
+
+    def run():
+        with channels_last(network):
+            objective.value_and_grad(nhwc)
+    return run
+
+
+# Each variant of one evaluation, timed against the plain one in the same round.
+VARIANTS = {
+    "autograd_losses": lambda network, objective, image: lambda: autograd_evaluation(objective, image),
+    "bf16": _bf16,
+    "channels_last": _channels_last,
+    "in_place_relu": _in_place,
+}
+
+
 def make_objective(network, config, content, style):
     return Objective(network, resolve_loss_weights(config), content_targets(network, content, config.content_layers),
                      style_targets(network, style, config.style_layers))
@@ -91,6 +145,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sizes", default="1024,2048")
     parser.add_argument("--tile", type=int, default=256, help="tile side for the blend-pass figure")
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help=f"variants timed against each evaluation, from {','.join(VARIANTS)} (empty: none)")
     args = parser.parse_args()
 
     config = make_config(device="cpu")
@@ -105,18 +161,13 @@ def main() -> None:
         style = torch.rand(1, 3, size, size, generator=generator)
         objective = make_objective(network, config, content, style)
         bare_pass(network, content), objective.value_and_grad(content)  # warm-up
-        ratios, bare_times, eval_times, in_place, bf16, last = [], [], [], [], [], []
+        ratios, bare_times, eval_times = [], [], []
+        variants = {name: [] for name in args.variants.split(",") if name}
         for _ in range(args.rounds):
             bare = seconds(lambda: bare_pass(network, content))
             evaluation = seconds(lambda: objective.value_and_grad(content))
-            with relu_in_place():  # the same evaluation with a ReLU that overwrites its input
-                in_place.append(seconds(lambda: objective.value_and_grad(content)) / evaluation)
-            network.compute_dtype = torch.bfloat16  # --precision bf16
-            bf16.append(seconds(lambda: objective.value_and_grad(content)) / evaluation)
-            network.compute_dtype = None
-            with channels_last(network):  # weights and image in NHWC
-                image = content.contiguous(memory_format=torch.channels_last)
-                last.append(seconds(lambda: objective.value_and_grad(image)) / evaluation)
+            for name, measured in variants.items():
+                measured.append(seconds(VARIANTS[name](network, objective, content)) / evaluation)
             ratios.append(evaluation / bare)
             bare_times.append(bare)
             eval_times.append(evaluation)
@@ -125,9 +176,7 @@ def main() -> None:
             "evaluation_s": statistics.median(eval_times),
             "evaluation_over_bare": statistics.median(ratios),
             "theory_evaluation_over_bare": round(theoretical_ratio(config, size), 4),
-            "in_place_relu_over_copying": statistics.median(in_place),
-            "bf16_over_fp32": statistics.median(bf16),
-            "channels_last_over_default": statistics.median(last),
+            **{f"{name}_over_evaluation": statistics.median(measured) for name, measured in variants.items()},
         }
 
     # One blend pass at 512 px: every tile evaluated once, against one untiled evaluation.

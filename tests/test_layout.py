@@ -123,3 +123,42 @@ def test_functions_are_short():
 @pytest.mark.parametrize("package", sorted(set(TIERS) - {"api"}))
 def test_each_package_says_what_it_owns(package):
     assert ast.get_docstring(ast.parse((PACKAGE / package / "__init__.py").read_text()))
+
+
+TRANSFER_MODULE = ("largestyle", "core", "transfer")
+DTYPE_NAMES = {"float16", "float32", "float64", "bfloat16", "uint8", "uint16", "int32", "int64", "bool"}
+
+
+def _is_dtype(node: ast.expr) -> bool:
+    """A dtype by its spelling: torch.float32, something.dtype, a name holding one, torch.promote_types(...)."""
+    if isinstance(node, ast.Attribute):
+        return "dtype" in node.attr or (isinstance(node.value, ast.Name) and node.value.id == "torch"
+                                        and node.attr in DTYPE_NAMES)
+    if isinstance(node, ast.Name):
+        return "dtype" in node.id
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "promote_types"
+
+
+def device_crossings(tree: ast.AST):
+    """(line, code) of every .cpu(), .cuda() and .to() that may move a tensor or module between devices."""
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        method = node.func.attr
+        if method in ("cpu", "cuda") or method == "to" and (
+                not all(_is_dtype(arg) for arg in node.args)
+                or any(keyword.arg not in ("dtype", "memory_format") for keyword in node.keywords)):
+            yield node.lineno, ast.unparse(node)
+
+
+def test_tensors_cross_between_host_and_device_only_in_core_transfer():
+    """Moves go through largestyle.core.transfer, where tests/engine/test_fake_device.py can trust them."""
+    found = [f"{path.relative_to(PACKAGE.parent)}:{line} {code}" for path, name in modules() if name != TRANSFER_MODULE
+             for line, code in device_crossings(ast.parse(path.read_text()))]
+    assert not found, "\n".join(found)
+
+
+def test_the_crossing_rule_catches_a_move():
+    moves = ast.parse("a.to(device)\nb.cpu()\nc.to(other)\nd.to('cuda', torch.float32)\ne.to(device=x)")
+    kept = ast.parse("a.to(torch.float32)\nb.to(x.dtype)\nc.to(dtype=torch.bfloat16)\nd.to(torch.promote_types(p, q))")
+    assert len(list(device_crossings(moves))) == 5 and not list(device_crossings(kept))

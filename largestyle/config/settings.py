@@ -151,6 +151,13 @@ class RenderConfig:
         return "--print-size (or --dpi)" if self.print_size else "--target-size"
 
     @property
+    def compute_dtype(self):
+        """The convolutions' autocast dtype under --precision (torch.bfloat16), or None for float32."""
+        import torch  # here, so that reading and checking options does not load PyTorch
+
+        return torch.bfloat16 if self.precision == "bf16" else None
+
+    @property
     def layer_weights(self) -> dict[str, float]:
         """Style layer -> weight; equal weights sum to 1."""
         weights = self.style_layer_weights or (1.0,) * len(self.style_layers)

@@ -6,6 +6,7 @@ import functools
 
 import torch
 
+from ..core.transfer import to_device
 from . import events as ev
 from ..geometry.tiling import BlendAccumulator, BlendGrid, shifts_for_passes
 from .records import BlendProgress, load_progress, save_progress
@@ -22,7 +23,7 @@ def run_blend(ctx: LevelContext, image: torch.Tensor) -> tuple[torch.Tensor, int
     progress = load_progress(ctx.checkpoints, level, BlendProgress)
     used = progress.used if progress else 0  # evaluations of the finished tiles
     if progress:
-        image = progress.image.to(ctx.device)
+        image = to_device(progress.image, ctx.device)
         restored = used + (progress.optimiser["used"] if progress.optimiser else 0)
         ctx.resumed(restored, level.total_evaluations)
     for pass_index, shift in enumerate(shifts_for_passes(level.tile_size, level.passes)):
@@ -45,8 +46,7 @@ def _blend_pass(ctx: LevelContext, image: torch.Tensor, pass_index: int, shift: 
     accumulator = BlendAccumulator(grid, channels=3, device=ctx.device, allocate=ctx.mapped if level.mapped else None)
     resuming = progress is not None and progress.pass_index == pass_index
     if resuming:
-        accumulator.restore({k: v.to(ctx.device) if isinstance(v, torch.Tensor) else v
-                             for k, v in progress.accumulator.items()})
+        accumulator.restore(to_device(progress.accumulator, ctx.device))
 
     def save_tile(tile_index, snapshot=None):
         save_progress(ctx.checkpoints, BlendProgress(level, used, image, pass_index, accumulator.state(), tile_index,

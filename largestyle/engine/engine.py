@@ -15,6 +15,7 @@ import torch
 
 from . import events as ev
 from ..config.settings import RenderConfig
+from ..core.transfer import to_device, to_host
 from ..core.vgg import halo
 from ..gatys.method import GatysMethod
 from ..geometry.pyramid import crop, output_frame, resize
@@ -83,7 +84,7 @@ class Engine:
     @functools.cached_property
     def memory(self) -> MemoryModel:
         return MemoryModel(self.layers, self.config.pooling, self.device, self.config.history_size,
-                           content_layers=self.method.content_layers)
+                           content_layers=self.method.content_layers, compute_dtype=self.config.compute_dtype)
 
     @functools.cached_property
     def budgets(self) -> Budgets:
@@ -116,8 +117,8 @@ class Engine:
         a render given the same checkpoints continues where they stop, bit for bit.
         """
         started = time.perf_counter()
-        content = _batch(content).to(self.device)
-        styles = tuple(_batch(image).to(self.device) for image in style_sources(style))
+        content = to_device(_batch(content), self.device)
+        styles = tuple(to_device(_batch(image), self.device) for image in style_sources(style))
         self.config.blend_weights(len(styles))  # one --style-blend weight per style
         (height, width), box = output_frame(self.config, *content.shape[-2:])
         shapes = [tuple(image.shape[-2:]) for image in styles]
@@ -128,11 +129,11 @@ class Engine:
         method = self.prepare()
         self._announce(levels, budget, shapes, height, width)
         image, used = None, 0
-        init = None if init is None else _batch(init).to(self.device)
+        init = None if init is None else to_device(_batch(init), self.device)
         for position, level in enumerate(levels):
             finished = self.checkpoints.load(finished_key(level.index))
             if finished is not None:
-                image = finished.to(self.device)
+                image = to_device(finished, self.device)
                 used += level.total_evaluations
                 self.emit(ev.Resumed(level.index, level.total_evaluations, level.work))
                 continue
@@ -151,7 +152,7 @@ class Engine:
             self.checkpoints.discard(progress_key(level.index))
             self.emit(ev.LevelFinished(level.index, time.perf_counter() - level_started))
         self.emit(ev.RenderFinished(time.perf_counter() - started, used))
-        return image[0].cpu()
+        return to_host(image[0])
 
     def _run_level(self, levels, position: int, budget: int, content, targets, start):
         """Runs a level; out of memory, it retries with smaller tiles, and the saved plan keeps them."""
@@ -200,5 +201,5 @@ class Engine:
             return resize(previous, (level.height, level.width))
         if self.config.init == "noise":
             generator = torch.Generator().manual_seed(self.config.seed)
-            return torch.rand(level_content.shape, generator=generator).to(self.device)
+            return to_device(torch.rand(level_content.shape, generator=generator), self.device)
         return level_content.clone()

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from ..config.settings import CONVERGENCE_WINDOW, EXPECTED_SHARE, RenderConfig
+from ..core.transfer import to_device
 from ..core.units import format_bytes, format_duration
 from ..gatys.targets import style_targets
 from . import events as ev
@@ -46,7 +47,7 @@ def measure_seconds_per_pixel(engine: Engine, repeats: int = 2) -> float:
     """Measured seconds of one loss evaluation per pixel, on the engine's device."""
     method, config = engine.prepare(), engine.config
     generator = torch.Generator().manual_seed(0)
-    image = torch.rand(1, 3, CALIBRATION_SIDE, CALIBRATION_SIDE, generator=generator).to(engine.device)
+    image = to_device(torch.rand(1, 3, CALIBRATION_SIDE, CALIBRATION_SIDE, generator=generator), engine.device)
     objective = method.objective(image, style_targets(method.network, image, config.style_layers))
     objective.value_and_grad(image)  # warm-up: allocations, kernel choice
     if engine.device.type == "cuda":

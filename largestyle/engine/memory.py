@@ -14,10 +14,12 @@ import torch
 from ..core.atomic import atomic_write
 from ..config.settings import CPU_RAM_SHARE, CUDA_FREE_SHARE
 from ..config.validation import MIN_TILE
+from ..core.transfer import to_device
 from ..core.errors import LargestyleError
 from ..network.vgg import VGG19Features
 from ..core.vgg import GRID, channels, deepest_of, stride
-from ..gatys.losses import gram
+from ..core.version import __version__
+from ..network.recording import Recording
 
 # Image-sized float buffers besides the network's activations: L-BFGS keeps two per
 # history entry; the image, its gradient, the best point, the search direction, the
@@ -85,10 +87,12 @@ def calibration_path() -> Path:
 
 
 @functools.lru_cache(maxsize=None)
-def saved_bytes_per_pixel(layers: tuple[str, ...], pooling: str, device_type: str, dtype: torch.dtype) -> float:
-    """``measure_saved_bytes_per_pixel``, kept per device, dtype and torch version in the calibration file."""
+def saved_bytes_per_pixel(layers: tuple[str, ...], pooling: str, device_type: str, dtype: torch.dtype,
+                          compute_dtype: torch.dtype | None = None) -> float:
+    """``measure_saved_bytes_per_pixel``, kept per device, dtypes and versions in the calibration file."""
     device_name = torch.cuda.get_device_name() if device_type == "cuda" else platform.machine()
-    key = "|".join((device_type, device_name, str(dtype), torch.__version__, pooling, ",".join(layers)))
+    key = "|".join((device_type, device_name, str(dtype), str(compute_dtype), torch.__version__, __version__, pooling,
+                    ",".join(layers)))
     path = calibration_path()
     try:
         known = json.loads(path.read_text())
@@ -96,7 +100,7 @@ def saved_bytes_per_pixel(layers: tuple[str, ...], pooling: str, device_type: st
         known = {}
     if not isinstance(known, dict) or not isinstance(known.get(key), (int, float)):
         known = known if isinstance(known, dict) else {}
-        known[key] = measure_saved_bytes_per_pixel(layers, pooling, device_type, dtype)
+        known[key] = measure_saved_bytes_per_pixel(layers, pooling, device_type, dtype, compute_dtype)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_write(path) as stream:
@@ -107,28 +111,33 @@ def saved_bytes_per_pixel(layers: tuple[str, ...], pooling: str, device_type: st
 
 
 def measure_saved_bytes_per_pixel(layers: tuple[str, ...], pooling: str, device_type: str,
-                                  dtype: torch.dtype) -> float:
-    """Bytes autograd keeps per input pixel for the loss's backward pass, measured.
+                                  dtype: torch.dtype, compute_dtype: torch.dtype | None = None) -> float:
+    """Bytes an evaluation keeps per input pixel until its backward pass, measured.
 
-    Counts the distinct storages that autograd saves while the loss is built, at
-    two sizes; the difference divided by the pixel difference removes the
-    size-independent part (weights). Memory layout, not weight values, decides
-    this, so an untrained network of the same shape serves.
+    Counts the distinct storages that autograd saves while the network's pass is recorded,
+    and the features the losses read (float32 copies under --precision bf16), at two sizes;
+    the difference divided by the pixel difference removes the size-independent part
+    (weights). Memory layout, not weight values, decides this, so an untrained network of
+    the same shape serves.
     """
-    network = VGG19Features(deepest_of(layers), pooling).to(device_type, dtype)
+    network = to_device(VGG19Features(deepest_of(layers), pooling), device_type).to(dtype)
+    network.compute_dtype = compute_dtype
 
     def saved_bytes(side: int) -> int:
         storages = {}
 
+        def keep(tensor):
+            storages[tensor.untyped_storage().data_ptr()] = tensor.untyped_storage().nbytes()
+
         def pack(tensor):
-            storage = tensor.untyped_storage()
-            storages[storage.data_ptr()] = storage.nbytes()
+            keep(tensor)
             return tensor
 
-        x = torch.rand(1, 3, side, side, device=device_type, dtype=dtype, requires_grad=True)
+        x = torch.rand(1, 3, side, side, device=device_type, dtype=dtype)
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-            features = network(x, layers)
-            sum(gram(f).square().sum() + f.square().sum() for f in features.values())
+            recording = Recording(network, x, layers)
+        for features in recording.features.values():
+            keep(features)
         return sum(storages.values())
 
     small, large = 64, 128
@@ -158,14 +167,19 @@ MAX_PASS_SIDE = math.isqrt(MAX_PASS_PIXELS) // GRID * GRID
 
 
 class MemoryModel:
-    """Estimated peak bytes of optimising an image of a given size, for one device and dtype."""
+    """Estimated peak bytes of optimising an image of a given size, for one device, dtype and precision.
+
+    Other transient buffers are counted at ``dtype``'s size whatever the precision, which
+    keeps bf16's estimates on the safe side.
+    """
 
     def __init__(self, layers, pooling: str, device: torch.device, history_size: int,
-                 dtype: torch.dtype = torch.float32, content_layers=()):
+                 dtype: torch.dtype = torch.float32, content_layers=(), compute_dtype: torch.dtype | None = None):
         layers = tuple(layers)
         element = torch.finfo(dtype).bits // 8
         self.content_cache_per_pixel = content_cache_per_pixel(tuple(content_layers), element)
-        self.activation_per_pixel = saved_bytes_per_pixel(layers, pooling, device.type, dtype)
+        # Measured with the convolutions in --precision's dtype: bf16 keeps half the activations.
+        self.activation_per_pixel = saved_bytes_per_pixel(layers, pooling, device.type, dtype, compute_dtype)
         self.transient_per_pixel = TRANSIENT_ACTIVATIONS * 64 * element
         self.forward_per_pixel = FORWARD_ACTIVATIONS * 64 * element
         self.image_per_pixel = (2 * history_size + FIXED_IMAGE_BUFFERS) * 3 * element

@@ -12,6 +12,7 @@ from typing import Callable
 
 import torch
 
+from ..core.transfer import to_device, to_host
 from . import events as ev
 from .buffers import LevelBuffers
 from .checkpoints import CheckpointPolicy, Checkpoints, RenderInterrupted
@@ -60,10 +61,10 @@ def run_exact(ctx: LevelContext, start: torch.Tensor) -> tuple[torch.Tensor, int
     """The whole level as one optimisation, its loss and gradient computed window by window."""
     level, content = ctx.level, ctx.content
     if level.on_host or level.mapped:  # windows travel to the device; the level's buffers stay on the host
-        start, content = start.cpu(), content.cpu()
+        start, content = to_host(start), to_host(content)
     objective = ctx.method.windowed_objective(content, ctx.targets, level.tile_size, level.cache_content)
     image, used = _resumable(ctx, objective, start)
-    return image.to(ctx.device), used
+    return to_device(image, ctx.device), used
 
 
 def _resumable(ctx: LevelContext, objective, start: torch.Tensor) -> tuple[torch.Tensor, int]:

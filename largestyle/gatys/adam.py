@@ -34,10 +34,6 @@ class AdamState(PlainState):
     best_terms: LossTerms
     recent: list[float] = field(default_factory=list)
 
-    def to(self, device: torch.device | str) -> AdamState:
-        return replace(self, **{name: value.to(device) for name, value in vars(self).items()
-                                if isinstance(value, torch.Tensor)})
-
 
 def minimize_adam(value_and_grad: ValueAndGrad, start: torch.Tensor, evaluations: int, learning_rate: float,
                   on_evaluation: OnEvaluation | None = None, state: AdamState | None = None,

@@ -71,15 +71,6 @@ class LbfgsState(PlainState):
     h_diag: float | torch.Tensor = 1.0
     recent: list[float] = field(default_factory=list)  # the best loss of the last evaluations, for --tolerance
 
-    def _map(self, change) -> LbfgsState:
-        """This state with ``change`` applied to every tensor, in lists too."""
-        one = lambda value: change(value) if isinstance(value, torch.Tensor) else value  # noqa: E731
-        return replace(self, **{name: [one(v) for v in value] if isinstance(value, list) else one(value)
-                               for name, value in vars(self).items()})
-
-    def to(self, device: torch.device | str) -> LbfgsState:
-        return self._map(lambda tensor: tensor.to(device))
-
 
 def minimize(value_and_grad: ValueAndGrad, start: torch.Tensor, evaluations: int,
              history_size: int = 16, on_evaluation: OnEvaluation | None = None,

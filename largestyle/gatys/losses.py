@@ -14,6 +14,11 @@ from __future__ import annotations
 import torch
 
 
+def widened(features: torch.Tensor) -> torch.Tensor:
+    """Features in float32 or wider: bfloat16 ones (--precision bf16) widened for the Grams and losses."""
+    return features.to(torch.promote_types(features.dtype, torch.float32))
+
+
 def outer_sum(features: torch.Tensor) -> torch.Tensor:
     """Σ over positions of F Fᵀ for (N, C, H, W) features -> (N, C, C): a Gram matrix before its scale."""
     flat = features.flatten(2)
@@ -36,6 +41,7 @@ def add_outer_grad(into: torch.Tensor, slope: torch.Tensor, features: torch.Tens
     temporary; into a window's core (a strided view) or a bfloat16 gradient, the product is
     formed and then added.
     """
+    features = widened(features)
     if into.is_contiguous() and features.is_contiguous() and into.dtype == features.dtype:
         symmetric = slope + slope.transpose(1, 2)
         return into.view(*into.shape[:2], -1).baddbmm_(symmetric, features.view(*features.shape[:2], -1)).view_as(into)

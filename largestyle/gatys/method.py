@@ -8,6 +8,7 @@ import torch
 
 from ..config.settings import CONVERGENCE_WINDOW, RenderConfig
 from ..core.errors import LargestyleError
+from ..core.transfer import to_device
 from ..core.vgg import MIN_SIDE, deepest_of, halo
 from ..geometry.pyramid import fit_long_side, fit_short_side, resize
 from ..network.vgg import VGG19Features
@@ -43,13 +44,15 @@ class GatysMethod:
                                                             cfg.weights_format)
         self.weights = resolve_loss_weights(cfg)
         self.device = device
-        self._network.compute_dtype = torch.bfloat16 if cfg.precision == "bf16" else None
+        self._network.compute_dtype = cfg.compute_dtype
+        if device.type == "cuda":  # fp32 means float32 convolutions, not cuDNN's default TF32 (10-bit mantissas)
+            torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = cfg.precision != "fp32"
 
     @property
     def network(self) -> VGG19Features:
         if self._network is None:
             raise RuntimeError("prepare() loads the network first")
-        return self._network.to(self.device)
+        return to_device(self._network, self.device)
 
     @property
     def loss_weights(self) -> tuple[float, float, float]:
@@ -82,7 +85,7 @@ class GatysMethod:
 
     def restore(self, plain: dict, device: torch.device) -> LbfgsState | AdamState:
         kind = AdamState if self.config.optimizer == "adam" else LbfgsState
-        return kind.from_plain(plain).to(device)
+        return kind.from_plain(to_device(plain, device))
 
     def minimize(self, objective, start: torch.Tensor, evaluations: int, where: str, on_evaluation, state,
                  on_iteration, allocate):

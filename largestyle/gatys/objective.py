@@ -8,7 +8,8 @@ import torch
 
 from ..network.recording import Recording
 from ..network.vgg import VGG19Features
-from .losses import add_outer_grad, content_term, outer_sum, style_loss, style_slopes, target_norm, tv_term
+from .losses import (add_outer_grad, content_term, outer_sum, style_loss, style_slopes, target_norm, tv_term,
+                     widened)
 from .lossweights import LossWeights
 
 
@@ -74,7 +75,7 @@ class Objective:
         recording = Recording(self.network, image, self.layers)
         features = recording.features
         positions = {layer: features[layer][0, 0].numel() for layer in self.style}
-        grams = {layer: outer_sum(features[layer]).div_(positions[layer]) for layer in self.style}
+        grams = {layer: outer_sum(widened(features[layer])).div_(positions[layer]) for layer in self.style}
         style = float(style_loss(grams, self.style, weights.style_layers, self.style_norms)) if self.style else 0.0
         slopes = style_slopes(grams, self.style, weights.style_layers, weights.style, self.style_norms, positions)
         losses = LayerLosses(self.content, self.content_norms, weights.content, slopes)

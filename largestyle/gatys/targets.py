@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from ..core.transfer import to_device
 from ..core.vgg import halo, stride
 from ..geometry.tiling import halo_tiles
 from ..network.vgg import VGG19Features
@@ -27,7 +28,7 @@ def style_targets(network: VGG19Features, style: torch.Tensor, layers,
     sums, device = {}, network_device(network)
     for tile in halo_tiles(height, width, core, halo(layers) if context is None else context):
         # The image may live on the host while the network runs on the device: move windows only.
-        for layer, features in network(tile.cut(style).to(device), layers).items():
+        for layer, features in network(to_device(tile.cut(style), device), layers).items():
             sums[layer] = sums.get(layer, 0) + outer_sum(tile.core_of(features, stride(layer)))
     return {layer: total / positions(height, width, layer) for layer, total in sums.items()}
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import torch
 
+from ..core.transfer import beside, to_device
 from ..core.vgg import channels, halo, stride
 from ..geometry.tiling import HaloTile, halo_tiles
 from ..network.vgg import VGG19Features
@@ -42,7 +43,7 @@ class TiledObjective:
         self.network = network
         self.device = network_device(network)
         self.weights = checked(weights)
-        self.style = {layer: target.to(self.device) for layer, target in style.items()}
+        self.style = to_device(style, self.device)
         self.content_layers = weights.content_layers
         self.layers = tuple(dict.fromkeys(weights.content_layers + tuple(style)))
         self.shape = tuple(content.shape[-2:])
@@ -52,7 +53,7 @@ class TiledObjective:
         # per image pixel; see MemoryModel.content_cache_per_pixel), kept beside the level's
         # image when ``cache_content``; otherwise each evaluation recomputes them.
         self.level_content = content
-        self.content = [{layer: target.to(content.device) for layer, target in self._content_targets(tile).items()}
+        self.content = [beside(self._content_targets(tile), content)
                         for tile in self.tiles] if cache_content else None
         self.content_norms = self._content_norms()
         self.style_norms = {layer: target_norm(target) for layer, target in self.style.items()}
@@ -72,14 +73,14 @@ class TiledObjective:
 
     @torch.no_grad()
     def _content_targets(self, tile: HaloTile) -> dict[str, torch.Tensor]:
-        window = tile.cut(self.level_content).to(self.device)
+        window = to_device(tile.cut(self.level_content), self.device)
         return {layer: self._core(tile, layer, features).clone()
                 for layer, features in self.network(window, self.content_layers).items()}
 
     def _targets(self, index: int) -> dict[str, torch.Tensor]:
         if self.content is None:
             return self._content_targets(self.tiles[index])
-        return {layer: target.to(self.device) for layer, target in self.content[index].items()}
+        return to_device(self.content[index], self.device)
 
     def _gram(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """Pass 1: the level's Gram matrices, summed over the same windows."""
@@ -93,7 +94,7 @@ class TiledObjective:
         to the window's core features, (S + Sᵀ) F, is added into the core of the gradient
         passing that layer, beside the content share's.
         """
-        recording = Recording(self.network, tile.cut(image).to(self.device), self.layers)
+        recording = Recording(self.network, to_device(tile.cut(image), self.device), self.layers)
         losses = LayerLosses(self._targets(index), self.content_norms, self.weights.content, slopes,
                              {layer: positions(*self.shape, layer) for layer in self.layers})
 
@@ -116,7 +117,7 @@ class TiledObjective:
         for index, tile in enumerate(self.tiles):
             window_grad, content = self._window(index, tile, image, slopes)
             top, left, bottom, right = tile.window
-            grad[..., top:bottom, left:right] += window_grad.to(grad.device)
+            grad[..., top:bottom, left:right] += beside(window_grad, grad)
             content_value += content
         tv = tv_term(image, grad, weights.tv)
         terms = (weights.content * content_value, weights.style * float(style_value), tv)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..core.transfer import beside, to_device
+
 __all__ = [
     "Axis",
     "BlendAccumulator",
@@ -162,7 +164,7 @@ class BlendGrid:
         """(1, 1, h, w) separable blend weights for ``tile``."""
         del tile  # every tile of a grid has the same shape and window
         w = torch.outer(self.rows.window(dtype), self.cols.window(dtype))
-        return w.to(device)[None, None]
+        return to_device(w, device)[None, None]
 
     def pixels_per_pass(self) -> int:
         """Total tile pixels processed for one pass over the grid."""
@@ -213,7 +215,7 @@ class BlendAccumulator:
         if tile.index in self._seen:
             # A second copy would double its weight and break the partition of unity.
             raise ValueError(f"tile {tile.index} was already added")
-        pixels = pixels.to(device=self.total.device, dtype=self.total.dtype)
+        pixels = beside(pixels, self.total).to(self.total.dtype)
         self.grid.cut(self.total, tile).add_(self._window * pixels)
         self.grid.cut(self.weight, tile).add_(self._window)
         self._seen.add(tile.index)

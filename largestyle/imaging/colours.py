@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..core.transfer import beside, to_host
 from .pixels import CHUNK_PIXELS, as_planes, colour_map, row_bands
 
 # RGB -> YIQ (the NTSC 1953 definition, as the paper uses). I and Q have rows summing to 0,
@@ -43,7 +44,7 @@ def colour_statistics(image: torch.Tensor, chunk_pixels: int = CHUNK_PIXELS) -> 
     planes = as_planes(image)
     rows = []
     for band in row_bands(*planes.shape[-2:], chunk_pixels):
-        values = planes[:, band].detach().to("cpu", torch.float64).numpy()
+        values = to_host(planes[:, band].detach()).to(torch.float64).numpy()
         sums = [values[c].sum(axis=-1) for c in range(3)]
         sums += [(values[i] * values[j]).sum(axis=-1) for i, j in _PAIRS]
         rows.append(np.stack(sums, axis=-1))
@@ -96,6 +97,6 @@ def transfer_luminance(image: torch.Tensor, content: torch.Tensor, chunk_pixels:
         raise ValueError(f"content of shape {tuple(reference.shape)} for an image of {tuple(planes.shape)}")
     for band in row_bands(*planes.shape[-2:], chunk_pixels):
         luma = colour_map(planes[:, band], YIQ_FROM_RGB[:1])
-        chroma = colour_map(reference[:, band].to(planes), YIQ_FROM_RGB[1:])
+        chroma = colour_map(beside(reference[:, band], planes).to(planes.dtype), YIQ_FROM_RGB[1:])
         planes[:, band] = yiq_to_rgb(torch.cat([luma, chroma])).clamp_(0, 1)
     return image

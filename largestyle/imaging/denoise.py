@@ -30,6 +30,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..core.transfer import to_host
 from .pixels import as_planes
 
 TILE = 1024
@@ -67,7 +68,7 @@ def denoise_tile(pixels: torch.Tensor, weight: float) -> torch.Tensor:
     """scikit-image's TV-Chambolle denoising of a (3, h, w) float tile, in float32."""
     from skimage.restoration import denoise_tv_chambolle  # a second to import: only when asked for
 
-    array = pixels.detach().to("cpu", torch.float32).permute(1, 2, 0).numpy()
+    array = to_host(pixels.detach()).to(torch.float32).permute(1, 2, 0).numpy()
     result = denoise_tv_chambolle(array, weight=weight, channel_axis=-1)
     return torch.from_numpy(np.ascontiguousarray(result, dtype=np.float32)).permute(2, 0, 1)
 

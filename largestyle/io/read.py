@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..core.transfer import to_host
 from .colour import to_float, to_srgb
 from .decode import from_array, from_pil, read_file
 from .downscale import box_reduce, reduction
@@ -97,7 +98,7 @@ def composite(image: LoadedImage, background: float = 1.0) -> torch.Tensor:
 
 def to_pil(image: torch.Tensor) -> Image.Image:
     """A (3, H, W) tensor in [0, 1] as an 8-bit RGB PIL image; (4, H, W) gives RGBA."""
-    array = image.detach().clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    array = to_host(image.detach().clamp(0, 1).mul(255).round().to(torch.uint8)).permute(1, 2, 0).numpy()
     return Image.fromarray(array, "RGBA" if array.shape[2] == 4 else "RGB")
 
 

@@ -19,6 +19,7 @@ import tifffile
 import torch
 from PIL import Image, ImageCms
 
+from ..core.transfer import to_host
 from ..core.atomic import atomic_write, storage_problem
 from ..config.settings import OUTPUT_SUFFIXES, RenderConfig
 from ..core.errors import LargestyleError
@@ -97,7 +98,7 @@ def save_image(image, path, *, alpha=None, bit_depth: int = RenderConfig.bit_dep
         image = load_image(image, "output")
     if image.ndim != 3 or image.shape[0] != 3:
         raise ValueError(f"image must be a (3, H, W) tensor, got shape {tuple(image.shape)}")
-    planes = image.detach().to("cpu", torch.float32)
+    planes = to_host(image.detach()).to(torch.float32)
     if alpha is not None:
         alpha = _alpha_plane(alpha, planes.shape[1:])
         if suffix in JPEG_SUFFIXES:
@@ -145,7 +146,7 @@ def needs_bigtiff(height: int, width: int, channels: int, bytes_per_sample: int)
 
 
 def _alpha_plane(alpha, size) -> torch.Tensor:
-    alpha = torch.as_tensor(alpha).detach().to("cpu", torch.float32)
+    alpha = to_host(torch.as_tensor(alpha).detach()).to(torch.float32)
     if alpha.ndim == 2:
         alpha = alpha[None]
     if alpha.ndim != 3 or alpha.shape[0] != 1 or alpha.shape[1:] != size:

@@ -15,6 +15,7 @@ import torch
 
 from ..core.atomic import atomic_write, read_json, storage_problem, write_json
 from ..core.hashing import sha256_of
+from ..core.transfer import to_host
 from ..core.errors import LargestyleError
 from ..core.faults import kill_point
 from ..engine.checkpoints import Checkpoints
@@ -116,7 +117,7 @@ class JobDirectory(Checkpoints):
             (self.path / layout.LEVELS_DIR).mkdir(exist_ok=True)
         except OSError as exc:
             raise LargestyleError(f"cannot write in {self.path}: {storage_problem(exc)}; {RESUME_ADVICE}") from None
-        save_image(image[0].cpu(), self.path / layout.LEVELS_DIR / layout.level_image(number))  # 8-bit previews
+        save_image(to_host(image[0]), self.path / layout.LEVELS_DIR / layout.level_image(number))  # 8-bit previews
 
     def output(self, suffix: str) -> Path:
         return self.path / f"{layout.OUTPUT_STEM}{suffix}"

@@ -34,9 +34,9 @@ class Flavour:
         """RGB (N, 3, H, W) in [0, 1] -> this network's input."""
         if self.channels == "BGR":
             image = image.flip(-3)
-        mean = torch.tensor(self.mean, dtype=image.dtype, device=image.device).view(3, 1, 1)
-        std = torch.tensor(self.std, dtype=image.dtype, device=image.device).view(3, 1, 1)
-        return (image * self.scale - mean) / std
+        # Per channel with the constants as numbers: no constant tensor crosses to the image's device.
+        return torch.stack([(image[:, channel] * self.scale - mean) / std
+                            for channel, (mean, std) in enumerate(zip(self.mean, self.std))], dim=1)
 
 
 FLAVOURS = {

@@ -40,8 +40,9 @@ class _Junction(torch.autograd.Function):
 class Recording:
     """The forward pass of ``image`` up to the deepest of ``layers``, recorded for one ``backward``.
 
-    ``features[layer]`` are detached activations, cast to float32 from the compute dtype under
-    --precision bf16: the losses read them without autograd.
+    ``features[layer]`` are the detached activations, in the convolutions' dtype (bfloat16 under
+    --precision bf16): the losses read them without autograd, in float32 a layer at a time, so
+    no float32 copy of every loss layer waits for the backward pass.
     """
 
     def __init__(self, network: VGG19Features, image: torch.Tensor, layers):
@@ -57,8 +58,7 @@ class Recording:
             if layer not in wanted:
                 return activations
             (activation,) = activations
-            # float32 or wider, for the Grams and losses: a copy only under --precision bf16
-            self.features[layer] = activation.detach().to(torch.promote_types(activation.dtype, torch.float32))
+            self.features[layer] = activation.detach()
             if layer == self.deepest:
                 self._top = activation
                 return activations
@@ -69,7 +69,8 @@ class Recording:
 
     def add(self, layer: str, gradient: torch.Tensor | None) -> torch.Tensor:
         if gradient is None:
-            gradient = torch.zeros_like(self.features[layer])
+            features = self.features[layer]  # the losses' gradient is float32 (or wider) under any precision
+            gradient = torch.zeros_like(features, dtype=torch.promote_types(features.dtype, torch.float32))
         return self._add(layer, gradient)
 
     def backward(self, add: AddGradient) -> torch.Tensor:

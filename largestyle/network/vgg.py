@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Callable
 
 import torch
@@ -65,8 +66,8 @@ class VGG19Features(nn.Module):
         Stops after the conv named ``until``.
         """
         pool = nn.functional.avg_pool2d if self.pooling == "avg" else nn.functional.max_pool2d
-        with torch.autocast(inputs[0].device.type, dtype=self.compute_dtype or torch.float32,
-                            enabled=self.compute_dtype is not None):
+        with (torch.autocast(inputs[0].device.type, dtype=self.compute_dtype) if self.compute_dtype is not None
+              else contextlib.nullcontext()):
             for kind, name in self.sequence:
                 if kind == "pool":
                     inputs = [pool(x, 2) for x in inputs]

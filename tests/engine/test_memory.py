@@ -119,3 +119,25 @@ def test_calibration_is_measured_once_and_kept(tmp_path, monkeypatch):
     (tmp_path / "largestyle" / "calibration.json").write_text("{ not json")
     memory.saved_bytes_per_pixel.cache_clear()
     assert memory.saved_bytes_per_pixel(layers, "avg", "cpu", torch.float32) == value and len(calls) == 2
+
+
+def test_bf16_convolutions_halve_what_an_evaluation_keeps_per_pixel(model):
+    """Under --precision bf16 the saved activations are bfloat16 and the losses widen one layer at a time."""
+    rounded = MemoryModel(("relu2_1", "relu1_1"), "avg", CPU, history_size=16, compute_dtype=torch.bfloat16)
+    assert rounded.activation_per_pixel == pytest.approx(model.activation_per_pixel / 2, rel=0.05)
+    assert rounded.image_per_pixel == model.image_per_pixel  # the image and the optimiser stay float32
+
+
+def test_calibrations_are_kept_per_version_and_precision(tmp_path, monkeypatch):
+    import json
+
+    from largestyle import __version__
+    from largestyle.engine import memory
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    memory.saved_bytes_per_pixel.cache_clear()
+    for compute_dtype in (None, torch.bfloat16):
+        memory.saved_bytes_per_pixel(("relu1_1",), "avg", "cpu", torch.float32, compute_dtype)
+    keys = list(json.loads((tmp_path / "largestyle" / "calibration.json").read_text()))
+    assert len(keys) == 2 and all(__version__ in key.split("|") for key in keys)
+    assert sorted(key.split("|")[3] for key in keys) == ["None", "torch.bfloat16"]
