@@ -3,7 +3,7 @@
 Prints JSON. Every ratio is taken within one round (the variants run interleaved),
 and the median over rounds is reported, because these machines are noisy.
 
-    .venv/bin/python bench/bench_evaluation.py [--rounds 3] [--sizes 1024,2048] [--tile 256] [--variants ...]
+    .venv/bin/python bench/bench_evaluation.py [--rounds 3] [--sizes 1024,2048] [--tile 256] [--variants ...] [--profile]
 
 Beside each measured ratio stands the theoretical one: the multiply-adds of an evaluation
 over those of a bare pass. A bare pass is every convolution forward and its input gradient
@@ -79,15 +79,13 @@ def theoretical_ratio(config, size: int) -> float:
 
 
 @contextlib.contextmanager
-def relu_in_place():
-    """The network's ReLU made in place (as neural-style-pt's is): a convolution's backward needs its
-    input, not its output, so the ReLU may overwrite it. Kept out of the network while it measures no faster."""
-    copying = torch.relu
-    torch.relu = torch.relu_
+def copying_relu(network):
+    """The network's ReLU allocating its output and its gradient (torch.relu), instead of overwriting them."""
+    network.relu = torch.relu
     try:
         yield
     finally:
-        torch.relu = copying
+        del network.relu  # back to the class's in-place one
 
 
 @contextlib.contextmanager
@@ -100,9 +98,9 @@ def channels_last(network):
         network.to(memory_format=torch.contiguous_format)
 
 
-def _in_place(network, objective, image):
+def _copying(network, objective, image):
     def run():
-        with relu_in_place():
+        with copying_relu(network):
             objective.value_and_grad(image)
     return run
 
@@ -131,8 +129,16 @@ VARIANTS = {
     "autograd_losses": lambda network, objective, image: lambda: autograd_evaluation(objective, image),
     "bf16": _bf16,
     "channels_last": _channels_last,
-    "in_place_relu": _in_place,
+    "copying_relu": _copying,
 }
+
+
+def seconds_by_operator(function, count: int = 8) -> dict[str, float]:
+    """The operators taking the most time in one call of ``function`` (self time, seconds)."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
+        function()
+    rows = sorted(profile.key_averages(), key=lambda row: -row.self_cpu_time_total)[:count]
+    return {row.key: round(row.self_cpu_time_total / 1e6, 3) for row in rows}
 
 
 def make_objective(network, config, content, style):
@@ -145,6 +151,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sizes", default="1024,2048")
     parser.add_argument("--tile", type=int, default=256, help="tile side for the blend-pass figure")
+    parser.add_argument("--profile", action="store_true",
+                        help="also profile one bare pass and one evaluation per size: seconds by operator")
     parser.add_argument("--variants", default=",".join(VARIANTS),
                         help=f"variants timed against each evaluation, from {','.join(VARIANTS)} (empty: none)")
     args = parser.parse_args()
@@ -178,6 +186,10 @@ def main() -> None:
             "theory_evaluation_over_bare": round(theoretical_ratio(config, size), 4),
             **{f"{name}_over_evaluation": statistics.median(measured) for name, measured in variants.items()},
         }
+        if args.profile:
+            report["evaluation"][str(size)]["profile_s"] = {
+                "bare": seconds_by_operator(lambda: bare_pass(network, content)),
+                "evaluation": seconds_by_operator(lambda: objective.value_and_grad(content))}
 
     # One blend pass at 512 px: every tile evaluated once, against one untiled evaluation.
     size, tile = 512, args.tile

@@ -21,6 +21,34 @@ TORCHVISION_INDEX = {
 }
 
 
+class _ReluInPlace(torch.autograd.Function):
+    """ReLU that overwrites the convolution's output, and in the backward pass the gradient coming in.
+
+    A convolution's backward needs its input, not its output, so the output may be
+    overwritten; the gradient coming in was made by the next layer for this one alone. Each
+    saves a feature-sized buffer per layer that the host would otherwise fault in afresh on
+    every evaluation (bench/bench_evaluation.py measures it).
+    """
+
+    @staticmethod
+    def forward(ctx, activation: torch.Tensor) -> torch.Tensor:
+        ctx.mark_dirty(activation)
+        output = activation.clamp_min_(0)
+        ctx.save_for_backward(output)
+        return output
+
+    @staticmethod
+    def backward(ctx, gradient: torch.Tensor) -> torch.Tensor:
+        (output,) = ctx.saved_tensors
+        if gradient.is_contiguous():  # not an expanded or shared view: safe to write
+            return torch.ops.aten.threshold_backward.grad_input(gradient, output, 0, grad_input=gradient)
+        return torch.ops.aten.threshold_backward(gradient, output, 0)
+
+
+def relu_in_place(activation: torch.Tensor) -> torch.Tensor:
+    return _ReluInPlace.apply(activation)
+
+
 class VGG19Features(nn.Module):
     """VGG-19 features up to the deepest requested layer.
 
@@ -28,6 +56,8 @@ class VGG19Features(nn.Module):
     flavour expects (see ``set_input``), and returns
     ``{layer_name: activation}`` for the requested layers.
     """
+
+    relu = staticmethod(relu_in_place)  # an instance may set torch.relu, to compare
 
     def __init__(self, deepest: str = "relu5_1", pooling: str = "avg"):
         super().__init__()
@@ -73,8 +103,7 @@ class VGG19Features(nn.Module):
                     inputs = [pool(x, 2) for x in inputs]
                     continue
                 conv = self.convs[name]
-                # Not in place: bench/bench_evaluation.py measured an in-place ReLU no faster here.
-                inputs = visit(name, conv, [torch.relu(conv(x)) for x in inputs])
+                inputs = visit(name, conv, [self.relu(conv(x)) for x in inputs])
                 if name == until:
                     return
 

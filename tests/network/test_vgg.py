@@ -363,3 +363,23 @@ def test_load_network_falls_back_to_random(empty_search, shallow):
 def test_default_weights_dir_without_env(monkeypatch):
     monkeypatch.delenv(WEIGHTS_DIR_ENV, raising=False)
     assert weights_mod.default_weights_dir() == Path(weights_mod.__file__).resolve().parents[2] / "weights"
+
+
+def test_the_in_place_relu_gives_the_copying_relus_features_and_gradients():
+    """Overwriting the convolutions' outputs and the incoming gradients changes no value, in float64."""
+    network = VGG19Features("relu3_1").double()
+    image = torch.rand(1, 3, 40, 48, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    layers = ("relu1_1", "relu2_2", "relu3_1")
+    results = []
+    for relu in (None, torch.relu):
+        if relu is not None:
+            network.relu = relu
+        x = image.clone().requires_grad_(True)
+        features = network(x, layers)
+        # relu3_1's gradient arrives expanded (not writable in place); the others come from convolutions.
+        total = features["relu3_1"].sum() + sum((f * f).sum() for f in features.values())
+        (gradient,) = torch.autograd.grad(total, x)
+        results.append((features, gradient))
+    (in_place, in_place_gradient), (copying, copying_gradient) = results
+    assert all(torch.equal(in_place[layer], copying[layer]) for layer in layers)
+    assert torch.allclose(in_place_gradient, copying_gradient, rtol=1e-12, atol=0)
